@@ -1,0 +1,223 @@
+package csvexport
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/reins-dev/reins"
+	"github.com/reins-dev/reins/blob"
+	"github.com/reins-dev/reins/engine"
+)
+
+// Checkpoint is an export's resumable state: where in the export order it is, and the file
+// parts written so far with their committed sizes. Each run writes its own part, so a stale
+// run can never write into bytes that a newer run owns; bytes past a part's committed size
+// are ignored by readers and dropped on rollback.
+type Checkpoint struct {
+	After reins.CustomerKey `json:"after"`
+	Parts []Part            `json:"parts"`
+}
+
+// Part is one file of an export's result and how many of its bytes are committed.
+type Part struct {
+	Key  string `json:"key"`
+	Size int64  `json:"size"`
+}
+
+// Processor is the export job's engine.Processor.
+type Processor struct {
+	Store reins.CustomerStore
+	Blob  *blob.Store
+}
+
+var _ engine.Processor = (*Processor)(nil)
+
+func prefix(id uuid.UUID) string { return "exports/" + id.String() }
+
+func decode(job *reins.Job) (Params, Checkpoint, error) {
+	var p Params
+	var cp Checkpoint
+	if err := json.Unmarshal(job.Params, &p); err != nil {
+		return p, cp, reins.Errorf(reins.EINVALID, "export params: %v", err)
+	}
+	if len(job.Checkpoint) > 0 {
+		if err := json.Unmarshal(job.Checkpoint, &cp); err != nil {
+			return p, cp, reins.Errorf(reins.EINVALID, "export checkpoint: %v", err)
+		}
+	}
+	return p, cp, nil
+}
+
+// RatePerSecond implements engine.Processor.
+func (x *Processor) RatePerSecond(job *reins.Job) int {
+	p, _, _ := decode(job)
+	return p.MaxRowsPerS
+}
+
+// Rollback implements engine.Processor: it deletes every part of the export.
+func (x *Processor) Rollback(_ context.Context, job *reins.Job) error {
+	return x.Blob.DeletePrefix(prefix(job.ID))
+}
+
+// Begin implements engine.Processor.
+func (x *Processor) Begin(ctx context.Context, job *reins.Job) (engine.Task, error) {
+	params, cp, err := decode(job)
+	if err != nil {
+		return nil, err
+	}
+	from, to := params.Range()
+	t := &task{proc: x, job: job, cp: cp, from: from, to: to, total: job.Total}
+	if t.total == nil {
+		n, err := x.Store.CountCustomers(ctx, from, to)
+		if err != nil {
+			return nil, err
+		}
+		t.total = &n
+	}
+	// This run's own part. The header goes into the first part only.
+	t.part = Part{Key: fmt.Sprintf("%s/part-%05d-%s.csv", prefix(job.ID), len(cp.Parts), uuid.NewString()[:8])}
+	f, err := x.Blob.OpenWriter(t.part.Key, 0)
+	if err != nil {
+		return nil, err
+	}
+	t.file = f
+	t.w = bufio.NewWriterSize(f, 256<<10)
+	t.csv = csv.NewWriter(t.w)
+	if len(cp.Parts) == 0 {
+		if err := t.csv.Write(reins.CustomerColumns); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// task is one run of an export.
+type task struct {
+	proc     *Processor
+	job      *reins.Job
+	cp       Checkpoint
+	from, to time.Time
+	total    *int64
+
+	part    Part
+	written int64 // bytes of the part flushed to the file
+	file    *os.File
+	w       *bufio.Writer
+	csv     *csv.Writer
+	record  []string
+}
+
+func (t *task) Next(ctx context.Context, limit int) (*reins.Batch, bool, error) {
+	rows, err := t.proc.Store.ListCustomers(ctx, t.from, t.to, t.cp.After, limit)
+	if err != nil {
+		return nil, false, err
+	}
+	if t.record == nil {
+		t.record = make([]string, len(reins.CustomerColumns))
+	}
+	for i := range rows {
+		c := &rows[i]
+		t.record[0], t.record[1], t.record[2], t.record[3] = c.FirstName, c.LastName, c.Address, c.Email
+		t.record[4], t.record[5] = strconv.Itoa(c.Age), c.Company
+		if err := t.csv.Write(t.record); err != nil {
+			return nil, false, err
+		}
+	}
+	t.csv.Flush()
+	if err := t.csv.Error(); err != nil {
+		return nil, false, fmt.Errorf("write export part: %w", err)
+	}
+	size := t.written + int64(t.w.Buffered())
+	if err := t.w.Flush(); err != nil {
+		return nil, false, fmt.Errorf("write export part: %w", err)
+	}
+	next := t.cp
+	next.Parts = append(append([]Part(nil), t.cp.Parts...), Part{Key: t.part.Key, Size: size})
+	if n := len(rows); n > 0 {
+		next.After = reins.CustomerKey{CreatedAt: rows[n-1].CreatedAt, ID: rows[n-1].ID}
+	}
+	raw, err := json.Marshal(next)
+	if err != nil {
+		return nil, false, err
+	}
+	b := &reins.Batch{DoneDelta: int64(len(rows)), Checkpoint: raw}
+	if t.job.Total == nil {
+		b.Total = t.total
+	}
+	return b, len(rows) < limit, nil
+}
+
+func (t *task) Committed(b *reins.Batch) {
+	var cp Checkpoint
+	_ = json.Unmarshal(b.Checkpoint, &cp)
+	t.cp = cp
+	t.written = cp.Parts[len(cp.Parts)-1].Size
+	t.job.Total = t.total
+	// The part is now in the checkpoint; later batches update its size in place.
+	t.cp.Parts = t.cp.Parts[:len(t.cp.Parts)-1]
+}
+
+func (t *task) Complete(context.Context) error {
+	return t.file.Sync()
+}
+
+func (t *task) Close(abandoned bool) error {
+	err := t.file.Close()
+	if abandoned {
+		return t.proc.Blob.DeletePrefix(prefix(t.job.ID))
+	}
+	if t.written == 0 {
+		// No batch of this run committed: its part is in no checkpoint.
+		return t.proc.Blob.Delete(t.part.Key)
+	}
+	return err
+}
+
+// OpenResult returns the export's CSV: the committed bytes of each part, in order.
+func OpenResult(b *blob.Store, job *reins.Job) (io.ReadCloser, int64, error) {
+	_, cp, err := decode(job)
+	if err != nil {
+		return nil, 0, err
+	}
+	var readers []io.Reader
+	var files []*os.File
+	var size int64
+	for _, p := range cp.Parts {
+		f, err := b.Open(p.Key)
+		if err != nil {
+			closeAll(files)
+			return nil, 0, err
+		}
+		files = append(files, f)
+		readers = append(readers, io.LimitReader(f, p.Size))
+		size += p.Size
+	}
+	return &multiReadCloser{Reader: io.MultiReader(readers...), files: files}, size, nil
+}
+
+type multiReadCloser struct {
+	io.Reader
+	files []*os.File
+}
+
+func (m *multiReadCloser) Close() error { return closeAll(m.files) }
+
+func closeAll(files []*os.File) error {
+	var first error
+	for _, f := range files {
+		if err := f.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}

@@ -1,0 +1,79 @@
+package engine
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/reins-dev/reins"
+)
+
+// notify signals the job's subscribers in every process. A lost signal only delays a waiter
+// until its backup poll, so a failure is logged, not returned.
+func (e *Engine) notify(ctx context.Context, id uuid.UUID) error {
+	if err := e.notifier.Notify(context.WithoutCancel(ctx), id); err != nil {
+		e.log.Warn("reins: could not signal a job change", "job_id", id, "error", err)
+	}
+	return nil
+}
+
+// Create stores a new job and, when run is RunProcess, enqueues its first run.
+func (e *Engine) Create(ctx context.Context, job *reins.Job, actor string, run reins.RunKind) error {
+	if job.ID == uuid.Nil {
+		job.ID = uuid.New()
+	}
+	return e.store.CreateJob(ctx, job, actor, run)
+}
+
+// Job returns the job with the given id. Returns ENOTFOUND.
+func (e *Engine) Job(ctx context.Context, id uuid.UUID) (*reins.Job, error) {
+	return e.store.FindJob(ctx, id)
+}
+
+// Command applies cmd to the job and, when the job must wait for its run to stop, waits for
+// the run's acknowledgement up to the configured bound. The job it returns is as stored
+// after that wait: PAUSED only once the run has stopped, PAUSING if it has not yet.
+// Returns ENOTFOUND, or EINVALID for a transition the table forbids.
+func (e *Engine) Command(ctx context.Context, id uuid.UUID, cmd reins.Command, actor string) (*reins.Job, error) {
+	// Subscribe before the change, so the acknowledgement cannot slip past.
+	signals, unsubscribe := e.notifier.Subscribe(id)
+	defer unsubscribe()
+
+	job, t, err := e.store.ApplyCommand(ctx, id, cmd, actor)
+	if err != nil {
+		return nil, err
+	}
+	if !t.NoOp {
+		_ = e.notify(ctx, id)
+	}
+	if !job.Status.Transitional() {
+		return job, nil
+	}
+	return e.await(ctx, job, signals)
+}
+
+// await re-reads the job on every signal (and on a slow backup poll) until its status is no
+// longer transitional or the wait bound passes.
+func (e *Engine) await(ctx context.Context, job *reins.Job, signals <-chan struct{}) (*reins.Job, error) {
+	deadline := time.NewTimer(e.cfg.CommandWait)
+	defer deadline.Stop()
+	poll := time.NewTicker(e.cfg.PollInterval)
+	defer poll.Stop()
+	for job.Status.Transitional() {
+		select {
+		case <-ctx.Done():
+			return job, nil
+		case <-deadline.C:
+			return job, nil
+		case <-signals:
+		case <-poll.C:
+		}
+		next, err := e.store.FindJob(ctx, job.ID)
+		if err != nil {
+			return nil, err
+		}
+		job = next
+	}
+	return job, nil
+}

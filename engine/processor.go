@@ -1,0 +1,39 @@
+package engine
+
+import (
+	"context"
+
+	"github.com/reins-dev/reins"
+)
+
+// Processor does the work of one job type, a batch at a time; the engine does the rest
+// (claiming, fencing, throttling, stopping, retries).
+type Processor interface {
+	// Begin prepares a processing run of job from its checkpoint.
+	Begin(ctx context.Context, job *reins.Job) (Task, error)
+
+	// Rollback removes the job's partial work that is not rows in the database (files). Rows
+	// the job inserted are deleted by the engine in fenced batches. It must be idempotent.
+	Rollback(ctx context.Context, job *reins.Job) error
+
+	// RatePerSecond is the job's throttle in rows per second, 0 for none.
+	RatePerSecond(job *reins.Job) int
+}
+
+// Task is one processing run of a job.
+type Task interface {
+	// Next prepares the next batch of at most limit rows: its effects (files written, rows
+	// to insert), DoneDelta, Checkpoint and Total. last reports that the job is complete
+	// once the batch commits. It must not change what is committed until Committed.
+	Next(ctx context.Context, limit int) (b *reins.Batch, last bool, err error)
+
+	// Committed tells the task that the batch Next returned has committed.
+	Committed(b *reins.Batch)
+
+	// Complete finishes the job's effects (flushing files) before it is marked COMPLETED.
+	Complete(ctx context.Context) error
+
+	// Close releases the task's resources. abandoned is true when the run lost its claim
+	// to a revoke and must leave nothing behind.
+	Close(abandoned bool) error
+}

@@ -1,0 +1,244 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/reins-dev/reins"
+)
+
+// runWorker is the River worker that executes one run of a Reins job.
+type runWorker struct {
+	river.WorkerDefaults[reins.RunArgs]
+	engine *Engine
+}
+
+func (w *runWorker) Work(ctx context.Context, job *river.Job[reins.RunArgs]) error {
+	err := w.engine.run(ctx, job.Args)
+	if err == nil || reins.ErrorCode(err) == reins.EFENCED {
+		return nil
+	}
+	if job.Attempt < job.MaxAttempts && reins.ErrorCode(err) != reins.EINVALID {
+		w.engine.log.Warn("reins: run failed; it will be retried", "job_id", job.Args.JobID, "attempt", job.Attempt, "error", err)
+		return err
+	}
+	// Out of attempts, or bad input that no retry can mend: the job fails for good.
+	w.engine.log.Error("reins: job failed", "job_id", job.Args.JobID, "error", err)
+	return w.engine.fail(context.WithoutCancel(ctx), job.Args, err)
+}
+
+// run executes one run: claim, batches until done or told to stop or out of budget.
+func (e *Engine) run(ctx context.Context, args reins.RunArgs) error {
+	// Subscribe first, so a command given while the run claims the job is not missed.
+	signals, unsubscribe := e.notifier.Subscribe(args.JobID)
+	defer unsubscribe()
+
+	job, err := e.store.StartRun(ctx, args.JobID, args.Epoch, args.Run)
+	if err != nil {
+		if reins.ErrorCode(err) == reins.EFENCED {
+			return e.settle(ctx, args)
+		}
+		return err
+	}
+	proc, ok := e.processors[job.Type]
+	if !ok {
+		return reins.Errorf(reins.EINVALID, "no processor for job type %q", job.Type)
+	}
+	if args.Run == reins.RunRollback {
+		return e.rollback(ctx, job, proc, signals)
+	}
+
+	task, err := proc.Begin(ctx, job)
+	if err != nil {
+		return err
+	}
+	abandoned := false
+	defer func() { _ = task.Close(abandoned) }()
+
+	rate := proc.RatePerSecond(job)
+	start := time.Now()
+	last := start
+	var doneInRun int64
+	for {
+		if time.Since(start) >= e.cfg.RunBudget {
+			// Hand over to a fresh run: a checkpoint-only batch that enqueues it.
+			_, err := e.store.CommitBatch(ctx, &reins.Batch{JobID: job.ID, Epoch: args.Epoch, Kind: args.Run,
+				Checkpoint: job.Checkpoint, Continue: true})
+			return e.stopped(ctx, args, err, &abandoned)
+		}
+		limit := e.cfg.BatchSize
+		if rate > 0 {
+			// A few batches a second keep a throttled job's progress smooth.
+			limit = max(1, min(limit, rate/4))
+		}
+		b, lastBatch, err := task.Next(ctx, limit)
+		if err != nil {
+			return err
+		}
+		now := time.Now()
+		b.JobID, b.Epoch, b.Kind = job.ID, args.Epoch, args.Run
+		b.ActiveMillis = now.Sub(last).Milliseconds()
+		if _, err := e.store.CommitBatch(ctx, b); err != nil {
+			return e.stopped(ctx, args, err, &abandoned)
+		}
+		task.Committed(b)
+		job.Checkpoint = b.Checkpoint
+		last = now
+		doneInRun += b.DoneDelta
+
+		if lastBatch {
+			if err := task.Complete(ctx); err != nil {
+				return err
+			}
+			ok, err := e.store.FinishRun(ctx, &reins.Finish{JobID: job.ID, Epoch: args.Epoch,
+				From: []reins.Status{reins.StatusStarted, reins.StatusResumed}, To: reins.StatusCompleted, Actor: "worker"})
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return e.stopped(ctx, args, fenced(args), &abandoned)
+			}
+			return e.notify(ctx, job.ID)
+		}
+
+		// Between batches: honour the throttle, and stop at once when a command arrives.
+		var wait time.Duration
+		if rate > 0 {
+			due := start.Add(time.Duration(float64(doneInRun) / float64(rate) * float64(time.Second)))
+			wait = time.Until(due)
+		}
+		if stop, err := e.pause(ctx, args, signals, wait); err != nil || stop {
+			if err == nil {
+				err = fenced(args)
+			}
+			return e.stopped(ctx, args, err, &abandoned)
+		}
+	}
+}
+
+func fenced(args reins.RunArgs) error {
+	return reins.Errorf(reins.EFENCED, "run of epoch %d lost its claim on job %s", args.Epoch, args.JobID)
+}
+
+// pause waits for d (zero: only checks) unless a signal arrives, and reports whether the
+// run must stop because the job no longer lets it work.
+func (e *Engine) pause(ctx context.Context, args reins.RunArgs, signals <-chan struct{}, d time.Duration) (bool, error) {
+	var timer <-chan time.Time
+	if d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timer = t.C
+	}
+	for {
+		if timer == nil {
+			select {
+			case <-signals:
+				return e.mustStop(ctx, args)
+			default:
+				return false, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-timer:
+			return false, nil
+		case <-signals:
+			if stop, err := e.mustStop(ctx, args); err != nil || stop {
+				return stop, err
+			}
+		}
+	}
+}
+
+// mustStop re-reads the job after a signal: the run stops when its epoch is stale or the
+// job's status no longer lets it work.
+func (e *Engine) mustStop(ctx context.Context, args reins.RunArgs) (bool, error) {
+	job, err := e.store.FindJob(ctx, args.JobID)
+	if err != nil {
+		return false, err
+	}
+	return job.Epoch != args.Epoch || !job.Status.Runnable(), nil
+}
+
+// stopped ends a run whose commit failed: a fenced run settles the job (acknowledging a
+// pause) and, when the job is being revoked, abandons its uncommitted files.
+func (e *Engine) stopped(ctx context.Context, args reins.RunArgs, err error, abandoned *bool) error {
+	if reins.ErrorCode(err) != reins.EFENCED {
+		return err
+	}
+	job, ferr := e.store.FindJob(ctx, args.JobID)
+	if ferr == nil && (job.Status == reins.StatusRevoking || job.Status == reins.StatusRevoked || job.Status == reins.StatusFailed) {
+		*abandoned = true
+	}
+	return e.settle(ctx, args)
+}
+
+// settle acknowledges a pause when the run of this epoch is the one that must stop: it
+// writes PAUSED, after which the job's counters cannot move, and wakes the waiting command.
+func (e *Engine) settle(ctx context.Context, args reins.RunArgs) error {
+	ok, err := e.store.FinishRun(ctx, &reins.Finish{JobID: args.JobID, Epoch: args.Epoch,
+		From: []reins.Status{reins.StatusPausing}, To: reins.StatusPaused, Actor: "worker"})
+	if err != nil {
+		return err
+	}
+	if ok {
+		return e.notify(ctx, args.JobID)
+	}
+	return nil
+}
+
+// rollback removes a revoked job's partial work: its files, then its rows in fenced batches
+// (each one tracked, so a crash resumes the rollback), then marks it REVOKED.
+func (e *Engine) rollback(ctx context.Context, job *reins.Job, proc Processor, signals <-chan struct{}) error {
+	if err := proc.Rollback(ctx, job); err != nil {
+		return err
+	}
+	for {
+		res, err := e.store.CommitBatch(ctx, &reins.Batch{JobID: job.ID, Epoch: job.Epoch, Kind: reins.RunRollback,
+			Checkpoint: job.Checkpoint, DoneDelta: 0, DeleteImported: e.cfg.BatchSize})
+		if err != nil {
+			return err
+		}
+		if res.Deleted < int64(e.cfg.BatchSize) {
+			break
+		}
+		select {
+		case <-signals:
+		default:
+		}
+	}
+	ok, err := e.store.FinishRun(ctx, &reins.Finish{JobID: job.ID, Epoch: job.Epoch,
+		From: []reins.Status{reins.StatusRevoking}, To: reins.StatusRevoked, Actor: "worker"})
+	if err != nil || !ok {
+		return err
+	}
+	return e.notify(ctx, job.ID)
+}
+
+// fail marks the job FAILED after its last attempt and removes its partial files.
+func (e *Engine) fail(ctx context.Context, args reins.RunArgs, cause error) error {
+	job, err := e.store.FindJob(ctx, args.JobID)
+	if err != nil {
+		return err
+	}
+	msg := reins.ErrorMessage(cause)
+	if reins.ErrorCode(cause) == reins.EINTERNAL {
+		msg = fmt.Sprintf("run failed: %v", cause)
+	}
+	ok, err := e.store.FinishRun(ctx, &reins.Finish{JobID: args.JobID, Epoch: args.Epoch,
+		From: []reins.Status{reins.StatusCreated, reins.StatusStarted, reins.StatusResumed, reins.StatusPausing, reins.StatusRevoking},
+		To:   reins.StatusFailed, Error: msg, Actor: "worker"})
+	if err != nil || !ok {
+		return err
+	}
+	if proc, found := e.processors[job.Type]; found {
+		if err := proc.Rollback(ctx, job); err != nil {
+			e.log.Error("reins: could not remove a failed job's files", "job_id", job.ID, "error", err)
+		}
+	}
+	return e.notify(ctx, job.ID)
+}

@@ -1,0 +1,130 @@
+// Package http serves the Reins REST API: the old service's endpoints, kept exactly, and the
+// additive ones (job detail, result download, docs, health).
+package http
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/reins-dev/reins"
+	"github.com/reins-dev/reins/blob"
+	"github.com/reins-dev/reins/engine"
+)
+
+// Server is the API's http.Handler.
+type Server struct {
+	engine *engine.Engine
+	blob   *blob.Store
+	log    *slog.Logger
+	mux    *http.ServeMux
+}
+
+// NewServer returns the API server over the engine and the blob store.
+func NewServer(e *engine.Engine, b *blob.Store, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{engine: e, blob: b, log: log, mux: http.NewServeMux()}
+	s.route("/healthz", s.handleHealth, http.MethodGet)
+	s.route("/api/v1/new-job", s.handleNewJob, http.MethodGet, http.MethodPost)
+	s.route("/api/v1/job-status/{job_id}", s.handleJobStatus, http.MethodGet, http.MethodPost)
+	s.route("/api/v1/export", s.handleExport, http.MethodGet)
+	s.route("/api/v1/jobs", s.handleListJobs, http.MethodGet)
+	s.route("/api/v1/jobs/{job_id}", s.handleJobDetail, http.MethodGet)
+	s.route("/api/v1/jobs/{job_id}/result", s.handleResult, http.MethodGet)
+	s.route("/api/v1/docs", s.handleDocs, http.MethodGet)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.error(w, r, reins.Errorf(reins.ENOTFOUND, "no endpoint at %s", r.URL.Path))
+	})
+	return s
+}
+
+// route registers h at path with and without a trailing slash, answering a method that is
+// not allowed with a JSON 405 (the mux's own answer is plain text).
+func (s *Server) route(path string, h http.HandlerFunc, methods ...string) {
+	allowed := strings.Join(methods, ", ")
+	handler := func(w http.ResponseWriter, r *http.Request) {
+		for _, m := range methods {
+			if r.Method == m || (r.Method == http.MethodHead && m == http.MethodGet) {
+				h(w, r)
+				return
+			}
+		}
+		w.Header().Set("Allow", allowed)
+		s.error(w, r, reins.Errorf(reins.EMETHOD, "method %s is not allowed on %s; use %s", r.Method, r.URL.Path, allowed))
+	}
+	s.mux.HandleFunc(path, handler)
+	s.mux.HandleFunc(path+"/", handler)
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("reins: panic in handler", "path", r.URL.Path, "panic", v)
+			s.error(w, r, reins.Errorf(reins.EINTERNAL, "internal error"))
+		}
+	}()
+	s.mux.ServeHTTP(w, r)
+}
+
+// statusOf maps each error code to its HTTP status: the one place that does.
+var statusOf = map[string]int{
+	reins.EINVALID:     http.StatusBadRequest,
+	reins.ENOTFOUND:    http.StatusNotFound,
+	reins.ECONFLICT:    http.StatusConflict,
+	reins.EGONE:        http.StatusGone,
+	reins.EUNSUPPORTED: http.StatusUnsupportedMediaType,
+	reins.EMETHOD:      http.StatusMethodNotAllowed,
+	reins.EUNAVAILABLE: http.StatusServiceUnavailable,
+	reins.EFENCED:      http.StatusConflict,
+	reins.EINTERNAL:    http.StatusInternalServerError,
+}
+
+// error writes err as {"error_message": ...} with its code's status. Only internal errors
+// are logged as errors.
+func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
+	code := reins.ErrorCode(err)
+	status, ok := statusOf[code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	if code == reins.EINTERNAL {
+		s.log.Error("reins: internal error", "method", r.Method, "path", r.URL.Path, "error", err)
+	} else if code == reins.EUNAVAILABLE {
+		s.log.Warn("reins: database unavailable", "path", r.URL.Path, "error", err)
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, status, map[string]string{"error_message": reins.ErrorMessage(err)})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// jobID parses the {job_id} path value; a malformed id is a job that does not exist.
+func jobID(r *http.Request) (uuid.UUID, error) {
+	raw := r.PathValue("job_id")
+	id, err := uuid.Parse(raw)
+	if err != nil {
+		return uuid.Nil, reins.Errorf(reins.ENOTFOUND, "job %q not found: a job id is a UUID", raw)
+	}
+	return id, nil
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	if err := s.engine.Store().Ping(r.Context()); err != nil {
+		s.error(w, r, reins.Errorf(reins.EUNAVAILABLE, "database unreachable"))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}

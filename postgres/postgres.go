@@ -1,0 +1,206 @@
+// Package postgres runs Reins on PostgreSQL through pgx: the store (sqlstore on a pgx pool,
+// COPY for bulk loads), River's riverpgxv5 driver, and job signals over LISTEN/NOTIFY, so
+// several processes on one database form one cluster.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
+
+	"github.com/reins-dev/reins"
+	"github.com/reins-dev/reins/sqlstore"
+)
+
+//go:embed migration/*.sql
+var migrationFS embed.FS
+
+// DB is Reins' Postgres backend.
+type DB struct {
+	*sqlstore.Store
+	*Notifier
+
+	pool   *pgxpool.Pool
+	driver *riverpgxv5.Driver
+	// inserter is an insert-only River client: it enqueues runs inside store transactions.
+	inserter *river.Client[pgx.Tx]
+}
+
+var _ reins.Store = (*DB)(nil)
+var _ reins.Notifier = (*DB)(nil)
+
+// Open connects to the database at url. It does not migrate; call Migrate.
+func Open(ctx context.Context, url string) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, reins.Errorf(reins.EINVALID, "database url: %v", err)
+	}
+	if cfg.MaxConns < 8 {
+		cfg.MaxConns = 8
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	db := &DB{pool: pool, driver: riverpgxv5.New(pool)}
+	if db.inserter, err = river.NewClient(db.driver, &river.Config{}); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("river insert client: %w", err)
+	}
+	db.Store = sqlstore.New(&conn{db: db})
+	db.Notifier = newNotifier(pool)
+	return db, nil
+}
+
+// Close stops listening and closes the pool.
+func (db *DB) Close() error {
+	db.Notifier.close()
+	db.pool.Close()
+	return nil
+}
+
+// Pool returns the pgx pool, for tests and tools that query the database directly.
+func (db *DB) Pool() *pgxpool.Pool { return db.pool }
+
+// Migrate applies River's and Reins' migrations in one transaction under an advisory lock,
+// so processes that start together migrate once and none sees a half-migrated schema.
+func (db *DB) Migrate(ctx context.Context) error {
+	migrator, err := rivermigrate.New(db.driver, nil)
+	if err != nil {
+		return err
+	}
+	sub, err := fs.Sub(migrationFS, "migration")
+	if err != nil {
+		return err
+	}
+	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7368373)`); err != nil {
+			return fmt.Errorf("migration lock: %w", err)
+		}
+		if _, err := migrator.MigrateTx(ctx, tx, rivermigrate.DirectionUp, nil); err != nil {
+			return fmt.Errorf("river migrations: %w", err)
+		}
+		return sqlstore.ApplyMigrations(ctx, &querier{q: tx}, sub)
+	})
+}
+
+// NewRiverClient returns a River client on this database with the given configuration.
+func (db *DB) NewRiverClient(config *river.Config) (*river.Client[pgx.Tx], error) {
+	return river.NewClient(db.driver, config)
+}
+
+// conn adapts the pgx pool to sqlstore.Conn.
+type conn struct {
+	db *DB
+}
+
+func (c *conn) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	return (&querier{q: c.db.pool}).Exec(ctx, q, args...)
+}
+
+func (c *conn) Query(ctx context.Context, q string, args ...any) (sqlstore.Rows, error) {
+	return (&querier{q: c.db.pool}).Query(ctx, q, args...)
+}
+
+func (c *conn) QueryRow(ctx context.Context, q string, args ...any) sqlstore.Row {
+	return c.db.pool.QueryRow(ctx, q, args...)
+}
+
+func (c *conn) Begin(ctx context.Context) (sqlstore.Tx, error) {
+	tx, err := c.db.pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &txn{querier: querier{q: tx}, tx: tx, db: c.db}, nil
+}
+
+func (c *conn) ForUpdate() string { return " FOR UPDATE" }
+
+func (c *conn) IsNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
+
+func (c *conn) IsUnavailable(err error) bool { return isUnavailable(err) }
+
+// isUnavailable reports whether err is a connection failure rather than a failed statement.
+func isUnavailable(err error) bool {
+	var netErr net.Error
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// Class 08: connection exception; 57P01..57P03: the server is shutting down or starting.
+		return pgErr.Code[:2] == "08" || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
+	}
+	return errors.As(err, &netErr) || pgconn.SafeToRetry(err) ||
+		isConnectError(err)
+}
+
+func isConnectError(err error) bool {
+	var ce *pgconn.ConnectError
+	return errors.As(err, &ce)
+}
+
+// pgxQuerier is what pgx pools, connections and transactions have in common.
+type pgxQuerier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// querier adapts a pgx querier to sqlstore.Querier.
+type querier struct{ q pgxQuerier }
+
+func (q *querier) Exec(ctx context.Context, sql string, args ...any) (int64, error) {
+	tag, err := q.q.Exec(ctx, sql, args...)
+	return tag.RowsAffected(), err
+}
+
+func (q *querier) Query(ctx context.Context, sql string, args ...any) (sqlstore.Rows, error) {
+	rows, err := q.q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
+func (q *querier) QueryRow(ctx context.Context, sql string, args ...any) sqlstore.Row {
+	return q.q.QueryRow(ctx, sql, args...)
+}
+
+// txn adapts a pgx transaction to sqlstore.Tx.
+type txn struct {
+	querier
+	tx pgx.Tx
+	db *DB
+}
+
+func (t *txn) Commit(ctx context.Context) error   { return t.tx.Commit(ctx) }
+func (t *txn) Rollback(ctx context.Context) error { return t.tx.Rollback(ctx) }
+
+func (t *txn) InsertRun(ctx context.Context, args reins.RunArgs) error {
+	_, err := t.db.inserter.InsertTx(ctx, t.tx, args, nil)
+	return err
+}
+
+// InsertCustomers loads rows with COPY, the fastest path Postgres has.
+func (t *txn) InsertCustomers(ctx context.Context, jobID *uuid.UUID, rows []reins.Customer) error {
+	_, err := t.tx.CopyFrom(ctx, pgx.Identifier{"customers"},
+		[]string{"first_name", "last_name", "address", "email", "age", "company", "created_at", "job_id"},
+		pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
+			c := &rows[i]
+			return []any{c.FirstName, c.LastName, c.Address, c.Email, c.Age, c.Company, c.CreatedAt, jobID}, nil
+		}))
+	return err
+}
+
+// listenRetry is how long the notifier waits before reconnecting its LISTEN connection.
+const listenRetry = time.Second

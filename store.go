@@ -1,0 +1,117 @@
+package reins
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// JobStore keeps jobs, their history and their runs' checkpoints.
+type JobStore interface {
+	// CreateJob inserts job and, when run is RunProcess, enqueues its first run in the
+	// same transaction.
+	CreateJob(ctx context.Context, job *Job, actor string, run RunKind) error
+
+	// FindJob returns the job with the given id. Returns ENOTFOUND.
+	FindJob(ctx context.Context, id uuid.UUID) (*Job, error)
+
+	// ListJobs returns the owner's jobs, newest first.
+	ListJobs(ctx context.Context, owner string, limit int) ([]*Job, error)
+
+	// JobEvents returns the job's history, oldest first.
+	JobEvents(ctx context.Context, id uuid.UUID) ([]Event, error)
+
+	// ApplyCommand applies cmd to the job by the transition table: it writes the new status
+	// and history, moves the epoch and enqueues a run as the table says, in one transaction.
+	// Returns ENOTFOUND, or EINVALID when the table forbids the transition.
+	ApplyCommand(ctx context.Context, id uuid.UUID, cmd Command, actor string) (*Job, Transition, error)
+
+	// StartRun claims the job for a run of the given epoch and kind: a processing run moves
+	// CREATED to STARTED. Returns EFENCED when the epoch is stale or the job's status does
+	// not let that kind of run work.
+	StartRun(ctx context.Context, id uuid.UUID, epoch int64, kind RunKind) (*Job, error)
+
+	// CommitBatch commits one batch of a run: its data effects, checkpoint and progress in
+	// one transaction fenced by the run's epoch. Returns EFENCED when the run lost its claim;
+	// nothing of the batch is then written.
+	CommitBatch(ctx context.Context, b *Batch) (*BatchResult, error)
+
+	// FinishRun moves the job from one of b.From to b.To when the run's epoch still holds,
+	// recording the history. It reports whether it did.
+	FinishRun(ctx context.Context, f *Finish) (bool, error)
+}
+
+// Batch is what one batch of a run commits.
+type Batch struct {
+	JobID uuid.UUID
+	Epoch int64
+	Kind  RunKind
+
+	DoneDelta    int64
+	Total        *int64 // set when it becomes known
+	ActiveMillis int64
+	Checkpoint   json.RawMessage
+
+	// Insert are customer rows the batch adds, tagged with the job's id.
+	Insert []Customer
+	// DeleteImported deletes up to this many of the rows the job inserted (rollback).
+	DeleteImported int
+	// Continue enqueues the next run of the same epoch (a bounded run handing over).
+	Continue bool
+}
+
+// BatchResult tells a run what its batch did.
+type BatchResult struct {
+	Deleted int64
+}
+
+// Finish is a run's final status change.
+type Finish struct {
+	JobID uuid.UUID
+	Epoch int64
+	From  []Status
+	To    Status
+	Error string
+	Actor string
+}
+
+// CustomerStore reads and writes the customers table.
+type CustomerStore interface {
+	// CountCustomers counts the customers created in [from, to).
+	CountCustomers(ctx context.Context, from, to time.Time) (int64, error)
+
+	// ListCustomers returns up to limit customers created in [from, to), ordered by
+	// (created_at, id), strictly after the given key.
+	ListCustomers(ctx context.Context, from, to time.Time, after CustomerKey, limit int) ([]Customer, error)
+
+	// SeedCustomers inserts n generated customers as fast as the database allows.
+	SeedCustomers(ctx context.Context, n int64, gen func(i int64) Customer) error
+}
+
+// CustomerKey is a position in the export order of customers.
+type CustomerKey struct {
+	CreatedAt time.Time `json:"created_at"`
+	ID        int64     `json:"id"`
+}
+
+// Store is everything Reins keeps in its database.
+type Store interface {
+	JobStore
+	CustomerStore
+
+	// Ping reports whether the database answers.
+	Ping(ctx context.Context) error
+}
+
+// Notifier carries "this job changed" signals between processes: a command tells the run
+// to stop, and a run's acknowledgement wakes the request waiting for it.
+type Notifier interface {
+	// Notify signals every subscriber of the job, in every process.
+	Notify(ctx context.Context, jobID uuid.UUID) error
+
+	// Subscribe returns a channel that receives a value after each signal for the job, and
+	// a function that ends the subscription.
+	Subscribe(jobID uuid.UUID) (<-chan struct{}, func())
+}
