@@ -115,3 +115,10 @@ type Notifier interface {
 	// a function that ends the subscription.
 	Subscribe(jobID uuid.UUID) (<-chan struct{}, func())
 }
+
+// Queue is the River client that works runs in this process.
+type Queue interface {
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+	StopAndCancel(ctx context.Context) error
+}

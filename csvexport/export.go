@@ -90,7 +90,8 @@ func (x *Processor) Begin(ctx context.Context, job *reins.Job) (engine.Task, err
 		return nil, err
 	}
 	t.file = f
-	t.w = bufio.NewWriterSize(f, 256<<10)
+	t.out = &countingWriter{w: f}
+	t.w = bufio.NewWriterSize(t.out, 256<<10)
 	t.csv = csv.NewWriter(t.w)
 	if len(cp.Parts) == 0 {
 		if err := t.csv.Write(reins.CustomerColumns); err != nil {
@@ -110,8 +111,9 @@ type task struct {
 	total    *int64
 
 	part    Part
-	written int64 // bytes of the part flushed to the file
+	written int64 // bytes of the part committed
 	file    *os.File
+	out     *countingWriter
 	w       *bufio.Writer
 	csv     *csv.Writer
 	record  []string
@@ -137,10 +139,10 @@ func (t *task) Next(ctx context.Context, limit int) (*reins.Batch, bool, error) 
 	if err := t.csv.Error(); err != nil {
 		return nil, false, fmt.Errorf("write export part: %w", err)
 	}
-	size := t.written + int64(t.w.Buffered())
 	if err := t.w.Flush(); err != nil {
 		return nil, false, fmt.Errorf("write export part: %w", err)
 	}
+	size := t.out.n
 	next := t.cp
 	next.Parts = append(append([]Part(nil), t.cp.Parts...), Part{Key: t.part.Key, Size: size})
 	if n := len(rows); n > 0 {
@@ -220,4 +222,16 @@ func closeAll(files []*os.File) error {
 		}
 	}
 	return first
+}
+
+// countingWriter counts the bytes written through it: the part's size after a flush.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }

@@ -72,16 +72,13 @@ func (c Config) validate() error {
 	return nil
 }
 
-// Queue is the River client that works runs; the postgres and sqlite packages make it.
-type Queue interface {
-	Start(ctx context.Context) error
-	Stop(ctx context.Context) error
-	StopAndCancel(ctx context.Context) error
+// Backend is a database Reins runs on: its store, its job signals, and the River client
+// that works runs (River's client type depends on the driver, so the backend builds it).
+type Backend interface {
+	reins.Store
+	reins.Notifier
+	NewQueue(config *river.Config) (reins.Queue, error)
 }
-
-// QueueFactory makes the River client for a configuration (River's client type depends on
-// the database driver, so the backend builds it).
-type QueueFactory func(config *river.Config) (Queue, error)
 
 // Engine runs jobs and carries out commands on them.
 type Engine struct {
@@ -89,24 +86,23 @@ type Engine struct {
 	store      reins.Store
 	notifier   reins.Notifier
 	processors map[reins.JobType]Processor
-	queue      Queue
+	queue      reins.Queue
 	log        *slog.Logger
 }
 
-// New returns an engine. With cfg.Workers > 0, newQueue makes the River client that works
-// runs; Start starts it.
-func New(store reins.Store, notifier reins.Notifier, processors map[reins.JobType]Processor, newQueue QueueFactory, cfg Config) (*Engine, error) {
+// New returns an engine on the backend. With cfg.Workers > 0 it works runs once started.
+func New(backend Backend, processors map[reins.JobType]Processor, cfg Config) (*Engine, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, store: store, notifier: notifier, processors: processors, log: cfg.Logger}
+	e := &Engine{cfg: cfg, store: backend, notifier: backend, processors: processors, log: cfg.Logger}
 	if cfg.Workers == 0 {
 		return e, nil
 	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &runWorker{engine: e})
-	queue, err := newQueue(&river.Config{
+	queue, err := backend.NewQueue(&river.Config{
 		Queues:      map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
 		Workers:     workers,
 		MaxAttempts: cfg.MaxAttempts,

@@ -74,8 +74,9 @@ func (db *DB) Close() error {
 // Pool returns the pgx pool, for tests and tools that query the database directly.
 func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 
-// Migrate applies River's and Reins' migrations in one transaction under an advisory lock,
-// so processes that start together migrate once and none sees a half-migrated schema.
+// Migrate applies River's and Reins' migrations under a session advisory lock, so processes
+// that start together migrate once. River applies each of its versions in a transaction of
+// its own (some cannot share one); Reins' migrations go in one transaction.
 func (db *DB) Migrate(ctx context.Context) error {
 	migrator, err := rivermigrate.New(db.driver, nil)
 	if err != nil {
@@ -85,19 +86,25 @@ func (db *DB) Migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	lockConn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer lockConn.Release()
+	if _, err := lockConn.Exec(ctx, `SELECT pg_advisory_lock(7368373)`); err != nil {
+		return fmt.Errorf("migration lock: %w", err)
+	}
+	defer lockConn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(7368373)`) //nolint:errcheck // the session ends the lock anyway
+	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("river migrations: %w", err)
+	}
 	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7368373)`); err != nil {
-			return fmt.Errorf("migration lock: %w", err)
-		}
-		if _, err := migrator.MigrateTx(ctx, tx, rivermigrate.DirectionUp, nil); err != nil {
-			return fmt.Errorf("river migrations: %w", err)
-		}
 		return sqlstore.ApplyMigrations(ctx, &querier{q: tx}, sub)
 	})
 }
 
-// NewRiverClient returns a River client on this database with the given configuration.
-func (db *DB) NewRiverClient(config *river.Config) (*river.Client[pgx.Tx], error) {
+// NewQueue returns a River client on this database with the given configuration.
+func (db *DB) NewQueue(config *river.Config) (reins.Queue, error) {
 	return river.NewClient(db.driver, config)
 }
 

@@ -103,8 +103,8 @@ func (db *DB) Migrate(ctx context.Context) error {
 	return tx.Commit()
 }
 
-// NewRiverClient returns a River client on this database with the given configuration.
-func (db *DB) NewRiverClient(config *river.Config) (*river.Client[*sql.Tx], error) {
+// NewQueue returns a River client on this database with the given configuration.
+func (db *DB) NewQueue(config *river.Config) (reins.Queue, error) {
 	return river.NewClient(db.driver, config)
 }
 
