@@ -1,0 +1,24 @@
+# The targets the README names. `make ci` is what CI runs.
+
+STATICCHECK := go run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: run test lint build ci
+
+# Run Reins on the embedded SQLite default: ./data, port 8000.
+run:
+	go run ./cmd/reins serve
+
+# The Postgres half runs when TEST_DATABASE_URL is set.
+test:
+	go test -race -count=1 ./...
+
+lint:
+	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt -l: these files need gofmt:"; echo "$$out"; exit 1; fi
+	go vet ./...
+	$(STATICCHECK) ./...
+
+build:
+	go build -o bin/reins ./cmd/reins
+
+ci:
+	bash .ci/run
