@@ -71,7 +71,7 @@ func (j *Job) Progress() Progress {
 	if j.ActiveMillis > 0 && j.Done > 0 {
 		rate := float64(j.Done) * 1000 / float64(j.ActiveMillis)
 		p.RatePerS = &rate
-		if j.Total != nil && !j.Status.Terminal() {
+		if j.Total != nil && j.Status.Runnable() {
 			eta := float64(*j.Total-j.Done) / rate
 			if eta < 0 {
 				eta = 0

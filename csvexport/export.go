@@ -111,7 +111,7 @@ type task struct {
 	total    *int64
 
 	part    Part
-	written int64 // bytes of the part committed
+	written int64 // bytes of the part committed; 0 while the part is in no checkpoint
 	file    *os.File
 	out     *countingWriter
 	w       *bufio.Writer
@@ -144,7 +144,10 @@ func (t *task) Next(ctx context.Context, limit int) (*reins.Batch, bool, error) 
 	}
 	size := t.out.n
 	next := t.cp
-	next.Parts = append(append([]Part(nil), t.cp.Parts...), Part{Key: t.part.Key, Size: size})
+	next.Parts = append([]Part(nil), t.cp.Parts...)
+	if size > 0 {
+		next.Parts = append(next.Parts, Part{Key: t.part.Key, Size: size})
+	}
 	if n := len(rows); n > 0 {
 		next.After = reins.CustomerKey{CreatedAt: rows[n-1].CreatedAt, ID: rows[n-1].ID}
 	}
@@ -163,10 +166,12 @@ func (t *task) Committed(b *reins.Batch) {
 	var cp Checkpoint
 	_ = json.Unmarshal(b.Checkpoint, &cp)
 	t.cp = cp
-	t.written = cp.Parts[len(cp.Parts)-1].Size
 	t.job.Total = t.total
-	// The part is now in the checkpoint; later batches update its size in place.
-	t.cp.Parts = t.cp.Parts[:len(t.cp.Parts)-1]
+	if n := len(cp.Parts); n > 0 && cp.Parts[n-1].Key == t.part.Key {
+		// The part is now in the checkpoint; later batches update its size in place.
+		t.written = cp.Parts[n-1].Size
+		t.cp.Parts = t.cp.Parts[:n-1]
+	}
 }
 
 func (t *task) Complete(context.Context) error {

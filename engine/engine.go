@@ -63,11 +63,11 @@ func (c Config) WithDefaults() Config {
 func (c Config) validate() error {
 	switch {
 	case c.Workers < 0:
-		return fmt.Errorf("Workers must be 0 or more, got %d", c.Workers)
+		return fmt.Errorf("engine: Workers must be 0 or more, got %d", c.Workers)
 	case c.BatchSize < 1:
-		return fmt.Errorf("BatchSize must be at least 1, got %d", c.BatchSize)
+		return fmt.Errorf("engine: BatchSize must be at least 1, got %d", c.BatchSize)
 	case c.RunBudget < 0 || c.CommandWait < 0 || c.PollInterval < 0:
-		return fmt.Errorf("RunBudget, CommandWait and PollInterval must not be negative")
+		return fmt.Errorf("engine: RunBudget, CommandWait and PollInterval must not be negative")
 	}
 	return nil
 }

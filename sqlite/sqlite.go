@@ -78,12 +78,16 @@ func (db *DB) Notify(_ context.Context, jobID uuid.UUID) error {
 	return nil
 }
 
-// Migrate applies River's and Reins' migrations in one immediate transaction, which SQLite
-// serializes against any other process opening the same file.
+// Migrate applies River's migrations (each version in a transaction of its own, as River
+// requires) and then Reins' in one immediate transaction, which SQLite serializes against any
+// other process opening the same file.
 func (db *DB) Migrate(ctx context.Context) error {
 	migrator, err := rivermigrate.New(db.driver, nil)
 	if err != nil {
 		return err
+	}
+	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("river migrations: %w", err)
 	}
 	sub, err := fs.Sub(migrationFS, "migration")
 	if err != nil {
@@ -94,9 +98,6 @@ func (db *DB) Migrate(ctx context.Context) error {
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	if _, err := migrator.MigrateTx(ctx, tx, rivermigrate.DirectionUp, nil); err != nil {
-		return fmt.Errorf("river migrations: %w", err)
-	}
 	if err := sqlstore.ApplyMigrations(ctx, &querier{q: tx}, sub); err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ package sqlstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -118,6 +117,3 @@ func (e *unavailableError) Error() string { return fmt.Sprintf("database unavail
 func (e *unavailableError) Unwrap() []error {
 	return []error{e.err, reins.Errorf(reins.EUNAVAILABLE, "the database is unavailable; retry shortly")}
 }
-
-// errNoRows is returned by helpers to signal an absent row in a portable way.
-var errNoRows = errors.New("no rows")

@@ -1,0 +1,13 @@
+package sqlite_test
+
+import (
+	"testing"
+
+	"github.com/reins-dev/reins/enginetest"
+	"github.com/reins-dev/reins/reinstest"
+)
+
+func TestBehaviour(t *testing.T) {
+	t.Parallel()
+	enginetest.Exercise(t, reinstest.OpenSQLite)
+}
