@@ -41,6 +41,11 @@ type JobStore interface {
 	// FinishRun moves the job from one of b.From to b.To when the run's epoch still holds,
 	// recording the history. It reports whether it did.
 	FinishRun(ctx context.Context, f *Finish) (bool, error)
+
+	// FailJob marks a non-terminal job FAILED with the error, moves its epoch (fencing off
+	// any run) and enqueues a rollback run that removes its partial work, in one
+	// transaction. It reports whether it did (false when the job had already ended).
+	FailJob(ctx context.Context, id uuid.UUID, message, actor string) (bool, error)
 }
 
 // Batch is what one batch of a run commits.
@@ -56,7 +61,8 @@ type Batch struct {
 
 	// Insert are customer rows the batch adds, tagged with the job's id.
 	Insert []Customer
-	// DeleteImported deletes up to this many of the rows the job inserted (rollback).
+	// DeleteImported deletes up to this many of the rows the job inserted (rollback); the
+	// job's done counter falls by the rows deleted.
 	DeleteImported int
 	// Continue enqueues the next run of the same epoch (a bounded run handing over).
 	Continue bool
@@ -96,10 +102,42 @@ type CustomerKey struct {
 	ID        int64     `json:"id"`
 }
 
+// Upload is the transfer of an import job's file into its spool.
+type Upload struct {
+	JobID    uuid.UUID
+	FileName string
+	SpoolKey string
+	// Received counts the bytes stored in the spool so far.
+	Received int64
+	// Records is the number of CSV records in the file, known once the transfer is complete.
+	Records  *int64
+	Complete bool
+}
+
+// UploadStore keeps the state of import jobs' file transfers.
+type UploadStore interface {
+	// BeginUpload records that a transfer into the job's spool starts, moving a CREATED job
+	// to STARTED. Returns ENOTFOUND, or ECONFLICT when the job is not an import waiting for
+	// its file (already uploaded, revoked, finished).
+	BeginUpload(ctx context.Context, u *Upload, actor string) (*Job, error)
+
+	// RecordUpload stores how many bytes have been received so far.
+	RecordUpload(ctx context.Context, jobID uuid.UUID, received int64) error
+
+	// CompleteUpload marks the transfer complete with the file's record count (the job's
+	// total) and, when the job is running, enqueues its first import run in the same
+	// transaction. A PAUSING job becomes PAUSED: nothing runs until RESUME.
+	CompleteUpload(ctx context.Context, jobID uuid.UUID, received, records int64) (*Job, error)
+
+	// FindUpload returns the job's transfer. Returns ENOTFOUND when none began.
+	FindUpload(ctx context.Context, jobID uuid.UUID) (*Upload, error)
+}
+
 // Store is everything Reins keeps in its database.
 type Store interface {
 	JobStore
 	CustomerStore
+	UploadStore
 
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error

@@ -178,9 +178,9 @@ func (t *task) Complete(context.Context) error {
 	return t.file.Sync()
 }
 
-func (t *task) Close(abandoned bool) error {
+func (t *task) Close(outcome engine.Outcome) error {
 	err := t.file.Close()
-	if abandoned {
+	if outcome == engine.Abandoned {
 		return t.proc.Blob.DeletePrefix(prefix(t.job.ID))
 	}
 	if t.written == 0 {

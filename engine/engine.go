@@ -144,6 +144,12 @@ func (e *Engine) Stop(ctx context.Context) error {
 // Store returns the engine's store.
 func (e *Engine) Store() reins.Store { return e.store }
 
+// Notifier returns the engine's job signals.
+func (e *Engine) Notifier() reins.Notifier { return e.notifier }
+
+// Logger returns the engine's logger.
+func (e *Engine) Logger() *slog.Logger { return e.log }
+
 // retryPolicy retries a failed run soon (a database restart is the usual cause), backing off
 // to at most half a minute.
 type retryPolicy struct{}

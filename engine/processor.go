@@ -2,9 +2,13 @@ package engine
 
 import (
 	"context"
+	"errors"
 
 	"github.com/reins-dev/reins"
 )
+
+// ErrNotReady is what Processor.Begin returns when the job has nothing to work on yet.
+var ErrNotReady = errors.New("engine: the job is not ready for a run")
 
 // Processor does the work of one job type, a batch at a time; the engine does the rest
 // (claiming, fencing, throttling, stopping, retries).
@@ -33,7 +37,19 @@ type Task interface {
 	// Complete finishes the job's effects (flushing files) before it is marked COMPLETED.
 	Complete(ctx context.Context) error
 
-	// Close releases the task's resources. abandoned is true when the run lost its claim
-	// to a revoke and must leave nothing behind.
-	Close(abandoned bool) error
+	// Close releases the task's resources and tidies up after the run's outcome.
+	Close(outcome Outcome) error
 }
+
+// Outcome is how a run ended, for Task.Close.
+type Outcome int
+
+// The outcomes of a run.
+const (
+	// Stopped: the run stopped (paused, handed over, failed) and the job may continue.
+	Stopped Outcome = iota
+	// Completed: the job is COMPLETED.
+	Completed
+	// Abandoned: the job is being revoked or has failed; the run must leave nothing behind.
+	Abandoned
+)

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -52,11 +53,20 @@ func (e *Engine) run(ctx context.Context, args reins.RunArgs) error {
 	}
 
 	task, err := proc.Begin(ctx, job)
+	if errors.Is(err, ErrNotReady) {
+		// Nothing to work on yet (an upload still arriving); whoever makes the job ready
+		// enqueues the next run.
+		return nil
+	}
 	if err != nil {
 		return err
 	}
-	abandoned := false
-	defer func() { _ = task.Close(abandoned) }()
+	outcome := Stopped
+	defer func() {
+		if err := task.Close(outcome); err != nil {
+			e.log.Warn("reins: could not tidy up after a run", "job_id", job.ID, "error", err)
+		}
+	}()
 
 	rate := proc.RatePerSecond(job)
 	start := time.Now()
@@ -67,7 +77,7 @@ func (e *Engine) run(ctx context.Context, args reins.RunArgs) error {
 			// Hand over to a fresh run: a checkpoint-only batch that enqueues it.
 			_, err := e.store.CommitBatch(ctx, &reins.Batch{JobID: job.ID, Epoch: args.Epoch, Kind: args.Run,
 				Checkpoint: job.Checkpoint, Continue: true})
-			return e.stopped(ctx, args, err, &abandoned)
+			return e.stopped(ctx, args, err, &outcome)
 		}
 		limit := e.cfg.BatchSize
 		if rate > 0 {
@@ -82,7 +92,7 @@ func (e *Engine) run(ctx context.Context, args reins.RunArgs) error {
 		b.JobID, b.Epoch, b.Kind = job.ID, args.Epoch, args.Run
 		b.ActiveMillis = now.Sub(last).Milliseconds()
 		if _, err := e.store.CommitBatch(ctx, b); err != nil {
-			return e.stopped(ctx, args, err, &abandoned)
+			return e.stopped(ctx, args, err, &outcome)
 		}
 		task.Committed(b)
 		job.Checkpoint = b.Checkpoint
@@ -99,8 +109,9 @@ func (e *Engine) run(ctx context.Context, args reins.RunArgs) error {
 				return err
 			}
 			if !ok {
-				return e.stopped(ctx, args, fenced(args), &abandoned)
+				return e.stopped(ctx, args, fenced(args), &outcome)
 			}
+			outcome = Completed
 			return e.notify(ctx, job.ID)
 		}
 
@@ -114,7 +125,7 @@ func (e *Engine) run(ctx context.Context, args reins.RunArgs) error {
 			if err == nil {
 				err = fenced(args)
 			}
-			return e.stopped(ctx, args, err, &abandoned)
+			return e.stopped(ctx, args, err, &outcome)
 		}
 	}
 }
@@ -166,13 +177,13 @@ func (e *Engine) mustStop(ctx context.Context, args reins.RunArgs) (bool, error)
 
 // stopped ends a run whose commit failed: a fenced run settles the job (acknowledging a
 // pause) and, when the job is being revoked, abandons its uncommitted files.
-func (e *Engine) stopped(ctx context.Context, args reins.RunArgs, err error, abandoned *bool) error {
+func (e *Engine) stopped(ctx context.Context, args reins.RunArgs, err error, outcome *Outcome) error {
 	if reins.ErrorCode(err) != reins.EFENCED {
 		return err
 	}
 	job, ferr := e.store.FindJob(ctx, args.JobID)
 	if ferr == nil && (job.Status == reins.StatusRevoking || job.Status == reins.StatusRevoked || job.Status == reins.StatusFailed) {
-		*abandoned = true
+		*outcome = Abandoned
 	}
 	return e.settle(ctx, args)
 }
@@ -191,7 +202,7 @@ func (e *Engine) settle(ctx context.Context, args reins.RunArgs) error {
 	return nil
 }
 
-// rollback removes a revoked job's partial work: its files, then its rows in fenced batches
+// rollback removes a revoked or failed job's partial work: its files, then its rows in fenced batches
 // (each one tracked, so a crash resumes the rollback), then marks it REVOKED.
 func (e *Engine) rollback(ctx context.Context, job *reins.Job, proc Processor, signals <-chan struct{}) error {
 	if err := proc.Rollback(ctx, job); err != nil {
@@ -211,34 +222,24 @@ func (e *Engine) rollback(ctx context.Context, job *reins.Job, proc Processor, s
 		default:
 		}
 	}
-	ok, err := e.store.FinishRun(ctx, &reins.Finish{JobID: job.ID, Epoch: job.Epoch,
-		From: []reins.Status{reins.StatusRevoking}, To: reins.StatusRevoked, Actor: "worker"})
-	if err != nil || !ok {
+	// A revoked job ends REVOKED; a failed one stays FAILED, now with nothing left of it.
+	if _, err := e.store.FinishRun(ctx, &reins.Finish{JobID: job.ID, Epoch: job.Epoch,
+		From: []reins.Status{reins.StatusRevoking}, To: reins.StatusRevoked, Actor: "worker"}); err != nil {
 		return err
 	}
 	return e.notify(ctx, job.ID)
 }
 
-// fail marks the job FAILED after its last attempt and removes its partial files.
+// fail marks the job FAILED after its last attempt (or at once for bad input); a rollback
+// run then removes its partial work.
 func (e *Engine) fail(ctx context.Context, args reins.RunArgs, cause error) error {
-	job, err := e.store.FindJob(ctx, args.JobID)
-	if err != nil {
-		return err
-	}
 	msg := reins.ErrorMessage(cause)
 	if reins.ErrorCode(cause) == reins.EINTERNAL {
 		msg = fmt.Sprintf("run failed: %v", cause)
 	}
-	ok, err := e.store.FinishRun(ctx, &reins.Finish{JobID: args.JobID, Epoch: args.Epoch,
-		From: []reins.Status{reins.StatusCreated, reins.StatusStarted, reins.StatusResumed, reins.StatusPausing, reins.StatusRevoking},
-		To:   reins.StatusFailed, Error: msg, Actor: "worker"})
+	ok, err := e.store.FailJob(ctx, args.JobID, msg, "worker")
 	if err != nil || !ok {
 		return err
 	}
-	if proc, found := e.processors[job.Type]; found {
-		if err := proc.Rollback(ctx, job); err != nil {
-			e.log.Error("reins: could not remove a failed job's files", "job_id", job.ID, "error", err)
-		}
-	}
-	return e.notify(ctx, job.ID)
+	return e.notify(ctx, args.JobID)
 }

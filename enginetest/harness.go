@@ -19,6 +19,7 @@ import (
 	"github.com/reins-dev/reins"
 	"github.com/reins-dev/reins/blob"
 	"github.com/reins-dev/reins/csvexport"
+	"github.com/reins-dev/reins/csvimport"
 	"github.com/reins-dev/reins/demo"
 	"github.com/reins-dev/reins/engine"
 	"github.com/reins-dev/reins/reinstest"
@@ -54,6 +55,7 @@ func newHarness(t testing.TB, backend reinstest.Backend, cfg engine.Config) *har
 	}
 	e, err := engine.New(backend, map[reins.JobType]engine.Processor{
 		reins.JobTypeExport: &csvexport.Processor{Store: backend, Blob: b},
+		reins.JobTypeImport: &csvimport.Processor{Store: backend, Blob: b},
 	}, cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -34,19 +34,6 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (s *Server) handleNewJob(w http.ResponseWriter, r *http.Request) {
-	job := &reins.Job{Type: reins.JobTypeImport, Status: reins.StatusCreated, Owner: reins.DefaultOwner}
-	if err := s.engine.Create(r.Context(), job, "api", reins.RunNone); err != nil {
-		s.error(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"job_id":     job.ID.String(),
-		"job_status": job.Status,
-		"ref":        refJSON{URL: "upload?job_id=" + job.ID.String()},
-	})
-}
-
 func (s *Server) handleResult(w http.ResponseWriter, r *http.Request) {
 	id, err := jobID(r)
 	if err != nil {

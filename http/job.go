@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/reins-dev/reins"
+	"github.com/reins-dev/reins/csvimport"
 )
 
 // jobJSON is a job as the API shows it.
@@ -28,6 +29,9 @@ type jobJSON struct {
 	StartedAt  *string         `json:"started_at"`
 	FinishedAt *string         `json:"finished_at"`
 	History    []eventJSON     `json:"history,omitempty"`
+	// Skipped and Errors list an import's rows skipped under on_error=skip.
+	Skipped *int64               `json:"skipped,omitempty"`
+	Errors  []csvimport.RowError `json:"errors,omitempty"`
 }
 
 type refJSON struct {
@@ -60,6 +64,10 @@ func toJobJSON(j *reins.Job) jobJSON {
 	}
 	if j.Error != "" {
 		out.Error = &j.Error
+	}
+	if j.Type == reins.JobTypeImport {
+		skipped, errs := csvimport.Skipped(j)
+		out.Skipped, out.Errors = &skipped, errs
 	}
 	if j.Type == reins.JobTypeExport && j.Status == reins.StatusCompleted {
 		out.Result = &refJSON{URL: "/api/v1/jobs/" + j.ID.String() + "/result"}

@@ -7,20 +7,23 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/reins-dev/reins"
 	"github.com/reins-dev/reins/blob"
+	"github.com/reins-dev/reins/csvimport"
 	"github.com/reins-dev/reins/engine"
 )
 
 // Server is the API's http.Handler.
 type Server struct {
-	engine *engine.Engine
-	blob   *blob.Store
-	log    *slog.Logger
-	mux    *http.ServeMux
+	engine   *engine.Engine
+	blob     *blob.Store
+	receiver *csvimport.Receiver
+	log      *slog.Logger
+	mux      *http.ServeMux
 }
 
 // NewServer returns the API server over the engine and the blob store.
@@ -29,10 +32,13 @@ func NewServer(e *engine.Engine, b *blob.Store, log *slog.Logger) *Server {
 		log = slog.Default()
 	}
 	s := &Server{engine: e, blob: b, log: log, mux: http.NewServeMux()}
+	s.receiver = &csvimport.Receiver{Store: e.Store(), Notifier: e.Notifier(), Blob: b, MaxPause: time.Hour,
+		IdleTimeout: 2 * time.Minute, PollInterval: time.Second, Logger: log}
 	s.route("/healthz", s.handleHealth, http.MethodGet)
 	s.route("/api/v1/new-job", s.handleNewJob, http.MethodGet, http.MethodPost)
 	s.route("/api/v1/job-status/{job_id}", s.handleJobStatus, http.MethodGet, http.MethodPost)
 	s.route("/api/v1/export", s.handleExport, http.MethodGet)
+	s.route("/api/v1/upload", s.handleUpload, http.MethodPost)
 	s.route("/api/v1/jobs", s.handleListJobs, http.MethodGet)
 	s.route("/api/v1/jobs/{job_id}", s.handleJobDetail, http.MethodGet)
 	s.route("/api/v1/jobs/{job_id}/result", s.handleResult, http.MethodGet)

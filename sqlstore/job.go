@@ -170,7 +170,7 @@ func (s *Store) ApplyCommand(ctx context.Context, id uuid.UUID, cmd reins.Comman
 // runStatuses are the statuses in which a run of each kind may work and commit.
 func runStatuses(kind reins.RunKind) []reins.Status {
 	if kind == reins.RunRollback {
-		return []reins.Status{reins.StatusRevoking}
+		return []reins.Status{reins.StatusRevoking, reins.StatusFailed}
 	}
 	return []reins.Status{reins.StatusStarted, reins.StatusResumed}
 }
@@ -200,7 +200,7 @@ func (s *Store) StartRun(ctx context.Context, id uuid.UUID, epoch int64, kind re
 			return fenced(id, epoch)
 		}
 		if kind == reins.RunRollback {
-			if job.Status != reins.StatusRevoking {
+			if !slices.Contains(runStatuses(kind), job.Status) {
 				return fenced(id, epoch)
 			}
 			return nil
@@ -251,6 +251,11 @@ func (s *Store) CommitBatch(ctx context.Context, b *reins.Batch) (*reins.BatchRe
 				(SELECT id FROM customers WHERE job_id = $1 LIMIT $2)`, b.JobID, b.DeleteImported); err != nil {
 				return fmt.Errorf("delete imported customers: %w", err)
 			}
+			// done counts the job's rows in the table, so a rollback's progress shows.
+			if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET done = CASE WHEN done > $2 THEN done - $2 ELSE 0 END
+				WHERE id = $1`, b.JobID, res.Deleted); err != nil {
+				return fmt.Errorf("count rolled back rows: %w", err)
+			}
 		}
 		if b.Continue {
 			return tx.InsertRun(ctx, reins.RunArgs{JobID: b.JobID, Epoch: b.Epoch, Run: b.Kind})
@@ -285,6 +290,32 @@ func (s *Store) FinishRun(ctx context.Context, f *reins.Finish) (bool, error) {
 		}
 		done = true
 		return insertEvent(ctx, tx, f.JobID, job.Status, f.To, f.Actor, f.Error, now)
+	})
+	return done, err
+}
+
+// FailJob implements reins.JobStore.
+func (s *Store) FailJob(ctx context.Context, id uuid.UUID, message, actor string) (bool, error) {
+	var done bool
+	err := s.inTx(ctx, func(tx Tx) error {
+		job, err := s.findJob(ctx, tx, id, s.conn.ForUpdate())
+		if err != nil {
+			return err
+		}
+		if job.Status.Terminal() {
+			return nil
+		}
+		now := s.Now()
+		epoch := job.Epoch + 1
+		if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET status = $2, error = $3, run_epoch = $4, updated_at = $5,
+			finished_at = $5 WHERE id = $1`, id, reins.StatusFailed, message, epoch, now); err != nil {
+			return fmt.Errorf("fail job: %w", err)
+		}
+		if err := insertEvent(ctx, tx, id, job.Status, reins.StatusFailed, actor, message, now); err != nil {
+			return err
+		}
+		done = true
+		return tx.InsertRun(ctx, reins.RunArgs{JobID: id, Epoch: epoch, Run: reins.RunRollback})
 	})
 	return done, err
 }

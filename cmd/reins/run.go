@@ -14,6 +14,7 @@ import (
 	"github.com/reins-dev/reins"
 	"github.com/reins-dev/reins/blob"
 	"github.com/reins-dev/reins/csvexport"
+	"github.com/reins-dev/reins/csvimport"
 	"github.com/reins-dev/reins/engine"
 	reinshttp "github.com/reins-dev/reins/http"
 	"github.com/reins-dev/reins/postgres"
@@ -142,6 +143,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	processors := map[reins.JobType]engine.Processor{
 		reins.JobTypeExport: &csvexport.Processor{Store: m.Backend, Blob: m.Blob},
+		reins.JobTypeImport: &csvimport.Processor{Store: m.Backend, Blob: m.Blob},
 	}
 	m.Engine, err = engine.New(m.Backend, processors, engine.Config{
 		Workers:     m.Config.Workers,

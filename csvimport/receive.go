@@ -1,0 +1,190 @@
+package csvimport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/reins-dev/reins"
+	"github.com/reins-dev/reins/blob"
+)
+
+// Receiver streams an upload's body into the import job's spool. It honours PAUSE by not
+// reading the body (TCP holds the client back) until RESUME, and REVOKE by stopping.
+type Receiver struct {
+	Store    reins.Store
+	Notifier reins.Notifier
+	Blob     *blob.Store
+	// MaxPause bounds how long a transfer may stay paused before the job fails.
+	MaxPause time.Duration
+	// IdleTimeout bounds how long the client may send nothing while the transfer runs.
+	IdleTimeout time.Duration
+	// PollInterval is the backup poll while paused, in case a signal is lost.
+	PollInterval time.Duration
+	Logger       *slog.Logger
+}
+
+// Received is the outcome of a completed transfer.
+type Received struct {
+	Job     *reins.Job
+	Bytes   int64
+	Records int64
+}
+
+// chunkSize is how much of the body one read takes; control is checked between chunks.
+const chunkSize = 256 << 10
+
+// recordEvery is how often the received byte count is stored, for the job's detail.
+const recordEvery = 8 << 20
+
+// Receive streams body into the job's spool and, once it is complete, hands the file to the
+// import job. extend, when not nil, sets the connection's read deadline: the transfer keeps
+// it ahead while paused so the server does not time the request out.
+//
+// Returns ENOTFOUND, ECONFLICT (not an import waiting for a file, or revoked meanwhile), or
+// EINVALID (a bad header, or the client went away; the job is then FAILED).
+func (rc *Receiver) Receive(ctx context.Context, jobID uuid.UUID, fileName string, body io.Reader, extend func(time.Time)) (*Received, error) {
+	// The job's state must survive the client: a disconnect cancels ctx.
+	dbctx := context.WithoutCancel(ctx)
+	signals, unsubscribe := rc.Notifier.Subscribe(jobID)
+	defer unsubscribe()
+
+	key := SpoolKey(jobID)
+	job, err := rc.Store.BeginUpload(dbctx, &reins.Upload{JobID: jobID, FileName: fileName, SpoolKey: key}, "upload")
+	if err != nil {
+		return nil, err
+	}
+	rc.notify(dbctx, jobID)
+	spool, err := rc.Blob.OpenWriter(key, 0)
+	if err != nil {
+		return nil, rc.fail(dbctx, jobID, fmt.Sprintf("upload failed: cannot write the spool: %v", err))
+	}
+	defer spool.Close()
+
+	// Count the file's records while it arrives, so the import's total is known when the
+	// transfer completes, and a bad header is refused before the whole file is sent.
+	counter := startCounter(job.CreatedAt)
+	defer counter.abort()
+
+	buf := make([]byte, chunkSize)
+	var received, recorded int64
+	for {
+		select {
+		case <-signals:
+			if err := rc.obey(ctx, dbctx, jobID, signals, extend); err != nil {
+				return nil, err
+			}
+		default:
+		}
+		if extend != nil {
+			extend(time.Now().Add(rc.IdleTimeout))
+		}
+		n, rerr := body.Read(buf)
+		if n > 0 {
+			if _, err := spool.Write(buf[:n]); err != nil {
+				return nil, rc.fail(dbctx, jobID, fmt.Sprintf("upload failed: cannot write the spool: %v", err))
+			}
+			if err := counter.write(buf[:n]); err != nil {
+				return nil, rc.fail(dbctx, jobID, err.Error())
+			}
+			received += int64(n)
+			if received-recorded >= recordEvery {
+				if err := rc.Store.RecordUpload(dbctx, jobID, received); err != nil {
+					rc.Logger.Warn("reins: could not record upload progress", "job_id", jobID, "error", err)
+				}
+				recorded = received
+			}
+		}
+		if errors.Is(rerr, io.EOF) {
+			break
+		}
+		if rerr != nil {
+			return nil, rc.fail(dbctx, jobID, fmt.Sprintf("upload interrupted after %d bytes: the client went away (%v); nothing was imported", received, rerr))
+		}
+	}
+	records, err := counter.finish()
+	if err != nil {
+		return nil, rc.fail(dbctx, jobID, err.Error())
+	}
+	if err := spool.Sync(); err != nil {
+		return nil, rc.fail(dbctx, jobID, fmt.Sprintf("upload failed: cannot write the spool: %v", err))
+	}
+	if job, err = rc.Store.CompleteUpload(dbctx, jobID, received, records); err != nil {
+		if reins.ErrorCode(err) == reins.ECONFLICT {
+			_ = rc.Blob.DeletePrefix(prefix(jobID))
+		}
+		return nil, err
+	}
+	rc.notify(dbctx, jobID)
+	return &Received{Job: job, Bytes: received, Records: records}, nil
+}
+
+func (rc *Receiver) notify(ctx context.Context, id uuid.UUID) {
+	if err := rc.Notifier.Notify(ctx, id); err != nil {
+		rc.Logger.Warn("reins: could not signal a job change", "job_id", id, "error", err)
+	}
+}
+
+// fail ends the transfer for good: the job becomes FAILED (its rollback removes the spool)
+// and the caller gets the reason as EINVALID.
+func (rc *Receiver) fail(ctx context.Context, id uuid.UUID, message string) error {
+	if _, err := rc.Store.FailJob(ctx, id, message, "upload"); err != nil {
+		rc.Logger.Error("reins: could not mark a failed upload", "job_id", id, "error", err)
+	}
+	_ = rc.Blob.DeletePrefix(prefix(id))
+	rc.notify(ctx, id)
+	return reins.Errorf(reins.EINVALID, "%s", message)
+}
+
+// obey reacts to a signal: it returns nil when the transfer may go on, waiting first while
+// the job is paused (acknowledging the pause, so PAUSED is true when said), and an error
+// when the job was revoked or failed.
+func (rc *Receiver) obey(ctx, dbctx context.Context, id uuid.UUID, signals <-chan struct{}, extend func(time.Time)) error {
+	pausedAt := time.Now()
+	poll := time.NewTicker(rc.PollInterval)
+	defer poll.Stop()
+	for {
+		job, err := rc.Store.FindJob(dbctx, id)
+		if err != nil {
+			return err
+		}
+		switch job.Status {
+		case reins.StatusStarted, reins.StatusResumed:
+			return nil
+		case reins.StatusPausing:
+			ok, err := rc.Store.FinishRun(dbctx, &reins.Finish{JobID: id, Epoch: job.Epoch,
+				From: []reins.Status{reins.StatusPausing}, To: reins.StatusPaused, Actor: "upload"})
+			if err != nil {
+				return err
+			}
+			if ok {
+				rc.notify(dbctx, id)
+			}
+			continue
+		case reins.StatusPaused:
+		default:
+			_ = rc.Blob.DeletePrefix(prefix(id))
+			return reins.Errorf(reins.ECONFLICT, "job %s is %s: the upload was stopped", id, job.Status)
+		}
+		remaining := rc.MaxPause - time.Since(pausedAt)
+		if remaining <= 0 {
+			return rc.fail(dbctx, id, fmt.Sprintf("upload failed: it stayed paused longer than %s", rc.MaxPause))
+		}
+		if extend != nil {
+			// Not reading is deliberate: keep the server from timing the request out.
+			extend(time.Now().Add(remaining + rc.IdleTimeout))
+		}
+		select {
+		case <-ctx.Done():
+			return rc.fail(dbctx, id, "upload interrupted while paused: the client went away; nothing was imported")
+		case <-signals:
+		case <-poll.C:
+		case <-time.After(remaining):
+		}
+	}
+}
