@@ -92,6 +92,9 @@ type CustomerStore interface {
 	// (created_at, id), strictly after the given key.
 	ListCustomers(ctx context.Context, from, to time.Time, after CustomerKey, limit int) ([]Customer, error)
 
+	// CountImported counts the customers an import job inserted, and their distinct emails.
+	CountImported(ctx context.Context, jobID uuid.UUID) (rows, distinctEmails int64, err error)
+
 	// SeedCustomers inserts n generated customers as fast as the database allows.
 	SeedCustomers(ctx context.Context, n int64, gen func(i int64) Customer) error
 }

@@ -71,28 +71,32 @@ func (rc *Receiver) Receive(ctx context.Context, jobID uuid.UUID, fileName strin
 	counter := startCounter(job.CreatedAt)
 	defer counter.abort()
 
-	buf := make([]byte, chunkSize)
+	// A goroutine reads the body, so a command is obeyed at once even while a read waits
+	// on a slow client; at most the chunk in hand is read past a pause, and none is stored.
+	chunks := readChunks(body)
+	defer chunks.stop()
 	var received, recorded int64
 	for {
+		if extend != nil {
+			extend(time.Now().Add(rc.IdleTimeout))
+		}
+		var c chunk
 		select {
 		case <-signals:
 			if err := rc.obey(ctx, dbctx, jobID, signals, extend); err != nil {
 				return nil, err
 			}
-		default:
+			continue
+		case c = <-chunks.ch:
 		}
-		if extend != nil {
-			extend(time.Now().Add(rc.IdleTimeout))
-		}
-		n, rerr := body.Read(buf)
-		if n > 0 {
-			if _, err := spool.Write(buf[:n]); err != nil {
+		if len(c.data) > 0 {
+			if _, err := spool.Write(c.data); err != nil {
 				return nil, rc.fail(dbctx, jobID, fmt.Sprintf("upload failed: cannot write the spool: %v", err))
 			}
-			if err := counter.write(buf[:n]); err != nil {
+			if err := counter.write(c.data); err != nil {
 				return nil, rc.fail(dbctx, jobID, err.Error())
 			}
-			received += int64(n)
+			received += int64(len(c.data))
 			if received-recorded >= recordEvery {
 				if err := rc.Store.RecordUpload(dbctx, jobID, received); err != nil {
 					rc.Logger.Warn("reins: could not record upload progress", "job_id", jobID, "error", err)
@@ -100,11 +104,12 @@ func (rc *Receiver) Receive(ctx context.Context, jobID uuid.UUID, fileName strin
 				recorded = received
 			}
 		}
-		if errors.Is(rerr, io.EOF) {
+		chunks.release(c)
+		if errors.Is(c.err, io.EOF) {
 			break
 		}
-		if rerr != nil {
-			return nil, rc.fail(dbctx, jobID, fmt.Sprintf("upload interrupted after %d bytes: the client went away (%v); nothing was imported", received, rerr))
+		if c.err != nil {
+			return nil, rc.fail(dbctx, jobID, fmt.Sprintf("upload interrupted after %d bytes: the client went away (%v); nothing was imported", received, c.err))
 		}
 	}
 	records, err := counter.finish()
@@ -188,3 +193,53 @@ func (rc *Receiver) obey(ctx, dbctx context.Context, id uuid.UUID, signals <-cha
 		}
 	}
 }
+
+// chunk is one read of the body.
+type chunk struct {
+	data []byte
+	err  error
+}
+
+// chunkReader reads a body in a goroutine, handing over chunks in two buffers that take
+// turns, so memory stays at two chunks whatever the file's size.
+type chunkReader struct {
+	ch   chan chunk
+	free chan []byte
+	quit chan struct{}
+}
+
+func readChunks(body io.Reader) *chunkReader {
+	cr := &chunkReader{ch: make(chan chunk), free: make(chan []byte, 2), quit: make(chan struct{})}
+	cr.free <- make([]byte, chunkSize)
+	cr.free <- make([]byte, chunkSize)
+	go func() {
+		for {
+			var buf []byte
+			select {
+			case buf = <-cr.free:
+			case <-cr.quit:
+				return
+			}
+			n, err := body.Read(buf)
+			select {
+			case cr.ch <- chunk{data: buf[:n], err: err}:
+			case <-cr.quit:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return cr
+}
+
+// release gives a chunk's buffer back for the next read.
+func (cr *chunkReader) release(c chunk) {
+	if cap(c.data) > 0 {
+		cr.free <- c.data[:cap(c.data)]
+	}
+}
+
+// stop ends the reading goroutine once its current read returns.
+func (cr *chunkReader) stop() { close(cr.quit) }

@@ -13,4 +13,5 @@ func TestBehaviour(t *testing.T) {
 		t.Skip("TEST_DATABASE_URL is not set (CI sets it, and fails without it)")
 	}
 	enginetest.Exercise(t, reinstest.OpenPostgres)
+	enginetest.ExerciseImport(t, reinstest.OpenPostgres)
 }

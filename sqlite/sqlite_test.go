@@ -10,4 +10,5 @@ import (
 func TestBehaviour(t *testing.T) {
 	t.Parallel()
 	enginetest.Exercise(t, reinstest.OpenSQLite)
+	enginetest.ExerciseImport(t, reinstest.OpenSQLite)
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/reins-dev/reins"
 )
 
@@ -42,6 +44,16 @@ func (s *Store) ListCustomers(ctx context.Context, from, to time.Time, after rei
 		out = append(out, c)
 	}
 	return out, s.wrap(rows.Err())
+}
+
+// CountImported implements reins.CustomerStore.
+func (s *Store) CountImported(ctx context.Context, jobID uuid.UUID) (int64, int64, error) {
+	var rows, emails int64
+	if err := s.conn.QueryRow(ctx, `SELECT COUNT(*), COUNT(DISTINCT email) FROM customers WHERE job_id = $1`,
+		jobID).Scan(&rows, &emails); err != nil {
+		return 0, 0, s.wrap(err)
+	}
+	return rows, emails, nil
 }
 
 // seedChunk is how many generated rows one seeding transaction loads.
