@@ -3,6 +3,7 @@
 package http
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -35,6 +36,7 @@ func NewServer(e *engine.Engine, b *blob.Store, log *slog.Logger) *Server {
 	s.receiver = &csvimport.Receiver{Store: e.Store(), Notifier: e.Notifier(), Blob: b, MaxPause: time.Hour,
 		IdleTimeout: 2 * time.Minute, PollInterval: time.Second, Logger: log}
 	s.route("/healthz", s.handleHealth, http.MethodGet)
+	s.route("/readyz", s.handleReady, http.MethodGet)
 	s.route("/api/v1/new-job", s.handleNewJob, http.MethodGet, http.MethodPost)
 	s.route("/api/v1/job-status/{job_id}", s.handleJobStatus, http.MethodGet, http.MethodPost)
 	s.route("/api/v1/export", s.handleExport, http.MethodGet)
@@ -127,10 +129,20 @@ func jobID(r *http.Request) (uuid.UUID, error) {
 	return id, nil
 }
 
-func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
-	if err := s.engine.Store().Ping(r.Context()); err != nil {
-		s.error(w, r, reins.Errorf(reins.EUNAVAILABLE, "database unreachable"))
+// handleHealth is liveness: the process serves, and it migrated the database at start (it
+// serves nothing before). It does not fail while the database is away, so an orchestrator
+// does not restart processes that would only wait for it.
+func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// handleReady is readiness: the database answers now.
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.engine.Store().Ping(ctx); err != nil {
+		s.error(w, r, reins.Errorf(reins.EUNAVAILABLE, "the database is unreachable: %s", reins.ErrorMessage(err)))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/reins-dev/reins"
@@ -202,13 +203,14 @@ func databaseName(cfg Config) string {
 // healthOnly serves /healthz and 404s the rest: a worker process has no API.
 func healthOnly(api http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" || r.URL.Path == "/healthz/" {
+		switch strings.TrimSuffix(r.URL.Path, "/") {
+		case "/healthz", "/readyz":
 			api.ServeHTTP(w, r)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusNotFound)
-		_, _ = io.WriteString(w, `{"error_message": "this is a worker process; it serves only /healthz"}`+"\n")
+		_, _ = io.WriteString(w, `{"error_message": "this is a worker process; it serves only /healthz and /readyz"}`+"\n")
 	})
 }
 
