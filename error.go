@@ -16,6 +16,7 @@ const (
 	EUNAVAILABLE = "unavailable" // a dependency (the database) cannot be reached right now
 	EINTERNAL    = "internal"    // a bug or an unexpected failure
 	EFENCED      = "fenced"      // a run's epoch is stale: it lost its claim on the job
+	EBUSY        = "busy"        // another live run holds the job's lease
 )
 
 // Error is the one error type of Reins: a code for programs and a message for people.

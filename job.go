@@ -31,6 +31,11 @@ type Job struct {
 
 	// Epoch fences runs: a run may commit only while the job's epoch equals its own.
 	Epoch int64
+	// Lease is the token of the run that holds the job, nil when none does; it expires at
+	// LeaseExpiresAt unless the run's heartbeat renews it. A run commits only while it
+	// holds the lease, so a run taken over after it stalled cannot write.
+	Lease          *uuid.UUID
+	LeaseExpiresAt *time.Time
 
 	// Done counts the units (rows) the job has committed; Total is nil until known.
 	Done  int64

@@ -28,10 +28,22 @@ type JobStore interface {
 	// Returns ENOTFOUND, or EINVALID when the table forbids the transition.
 	ApplyCommand(ctx context.Context, id uuid.UUID, cmd Command, actor string) (*Job, Transition, error)
 
-	// StartRun claims the job for a run of the given epoch and kind: a processing run moves
-	// CREATED to STARTED. Returns EFENCED when the epoch is stale or the job's status does
-	// not let that kind of run work.
-	StartRun(ctx context.Context, id uuid.UUID, epoch int64, kind RunKind) (*Job, error)
+	// StartRun claims the job for a run of the given epoch and kind, taking its lease for
+	// ttl (the returned job's Lease); a processing run moves CREATED to STARTED. Returns
+	// EFENCED when the epoch is stale or the job's status does not let that kind of run
+	// work, and EBUSY when another run holds an unexpired lease.
+	StartRun(ctx context.Context, id uuid.UUID, epoch int64, kind RunKind, ttl time.Duration) (*Job, error)
+
+	// RenewLease extends the run's lease by ttl; false means the run lost it.
+	RenewLease(ctx context.Context, id, lease uuid.UUID, ttl time.Duration) (bool, error)
+
+	// ReleaseLease gives up the run's lease, if it still holds it.
+	ReleaseLease(ctx context.Context, id, lease uuid.UUID) error
+
+	// RescueExpired takes over up to limit jobs whose run's lease expired before now (the
+	// run died or stalled): it clears the lease and enqueues a new run of the same epoch,
+	// in one transaction per job. It returns the jobs rescued.
+	RescueExpired(ctx context.Context, now time.Time, limit int) ([]uuid.UUID, error)
 
 	// CommitBatch commits one batch of a run: its data effects, checkpoint and progress in
 	// one transaction fenced by the run's epoch. Returns EFENCED when the run lost its claim;
@@ -53,6 +65,7 @@ type Batch struct {
 	JobID uuid.UUID
 	Epoch int64
 	Kind  RunKind
+	Lease uuid.UUID
 
 	DoneDelta    int64
 	Total        *int64 // set when it becomes known
@@ -64,7 +77,8 @@ type Batch struct {
 	// DeleteImported deletes up to this many of the rows the job inserted (rollback); the
 	// job's done counter falls by the rows deleted.
 	DeleteImported int
-	// Continue enqueues the next run of the same epoch (a bounded run handing over).
+	// Continue enqueues the next run of the same epoch and releases the lease to it (a
+	// bounded run handing over, or a draining process handing back).
 	Continue bool
 }
 
@@ -77,6 +91,8 @@ type BatchResult struct {
 type Finish struct {
 	JobID uuid.UUID
 	Epoch int64
+	// Lease, when set, must still be held; the change releases it.
+	Lease *uuid.UUID
 	From  []Status
 	To    Status
 	Error string

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -34,7 +35,12 @@ type Config struct {
 	PollInterval time.Duration
 	// MaxAttempts is how many times a failing run is retried before the job is FAILED.
 	MaxAttempts int
-	Logger      *slog.Logger
+	// LeaseTTL is how long a run's claim on a job lasts without a heartbeat (it renews every
+	// third of it). A run that dies is taken over once its lease expires.
+	LeaseTTL time.Duration
+	// RescueInterval is how often the rescuer looks for expired leases.
+	RescueInterval time.Duration
+	Logger         *slog.Logger
 }
 
 // WithDefaults returns the config with defaults filled in.
@@ -54,6 +60,12 @@ func (c Config) WithDefaults() Config {
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = 8
 	}
+	if c.LeaseTTL == 0 {
+		c.LeaseTTL = 6 * time.Second
+	}
+	if c.RescueInterval == 0 {
+		c.RescueInterval = 2 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -66,8 +78,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("engine: Workers must be 0 or more, got %d", c.Workers)
 	case c.BatchSize < 1:
 		return fmt.Errorf("engine: BatchSize must be at least 1, got %d", c.BatchSize)
-	case c.RunBudget < 0 || c.CommandWait < 0 || c.PollInterval < 0:
-		return fmt.Errorf("engine: RunBudget, CommandWait and PollInterval must not be negative")
+	case c.RunBudget < 0 || c.CommandWait < 0 || c.PollInterval < 0 || c.LeaseTTL < 0 || c.RescueInterval < 0:
+		return fmt.Errorf("engine: durations must not be negative")
 	}
 	return nil
 }
@@ -88,6 +100,14 @@ type Engine struct {
 	processors map[reins.JobType]Processor
 	queue      reins.Queue
 	log        *slog.Logger
+
+	// drain is closed when the process stops: runs hand their jobs back at the next batch
+	// boundary instead of working on.
+	drain     chan struct{}
+	drainOnce sync.Once
+	// stopRescuer ends the rescuer loop; rescuerDone is closed when it has.
+	stopRescuer context.CancelFunc
+	rescuerDone chan struct{}
 }
 
 // New returns an engine on the backend. With cfg.Workers > 0 it works runs once started.
@@ -96,7 +116,8 @@ func New(backend Backend, processors map[reins.JobType]Processor, cfg Config) (*
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, store: backend, notifier: backend, processors: processors, log: cfg.Logger}
+	e := &Engine{cfg: cfg, store: backend, notifier: backend, processors: processors, log: cfg.Logger,
+		drain: make(chan struct{})}
 	if cfg.Workers == 0 {
 		return e, nil
 	}
@@ -107,6 +128,8 @@ func New(backend Backend, processors map[reins.JobType]Processor, cfg Config) (*
 		Workers:     workers,
 		MaxAttempts: cfg.MaxAttempts,
 		// A run bounds itself by RunBudget, so River's timeout only catches a hung run.
+		// Reins' own rescuer takes over a dead run's job within seconds (leases); River's
+		// later rescue of the dead River job then finds the job held or done and exits.
 		JobTimeout:           cfg.RunBudget + time.Minute,
 		RescueStuckJobsAfter: cfg.RunBudget + 2*time.Minute,
 		FetchCooldown:        20 * time.Millisecond,
@@ -121,24 +144,68 @@ func New(backend Backend, processors map[reins.JobType]Processor, cfg Config) (*
 	return e, nil
 }
 
-// Start starts working runs (if this engine has workers).
+// Start starts working runs and rescuing jobs whose run died (if this engine has workers).
 func (e *Engine) Start(ctx context.Context) error {
 	if e.queue == nil {
 		return nil
 	}
-	return e.queue.Start(ctx)
+	if err := e.queue.Start(ctx); err != nil {
+		return err
+	}
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	e.stopRescuer, e.rescuerDone = cancel, make(chan struct{})
+	go e.rescue(rctx)
+	return nil
 }
 
-// Stop stops taking runs and waits for the running ones until ctx ends, then cancels them.
+// Stop drains the process: it stops taking runs, and running runs hand their jobs back at
+// the next batch boundary (enqueued at once for another worker), then it waits for them
+// until ctx ends and cancels what is left.
 func (e *Engine) Stop(ctx context.Context) error {
 	if e.queue == nil {
 		return nil
 	}
-	err := e.queue.Stop(ctx)
+	stopped := make(chan error, 1)
+	go func() { stopped <- e.queue.Stop(ctx) }()
+	e.drainOnce.Do(func() { close(e.drain) })
+	err := <-stopped
+	e.stopRescuer()
+	<-e.rescuerDone
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return e.queue.StopAndCancel(context.Background())
 	}
 	return err
+}
+
+func (e *Engine) draining() bool {
+	select {
+	case <-e.drain:
+		return true
+	default:
+		return false
+	}
+}
+
+// rescue periodically takes over jobs whose run's lease expired: the process running it
+// died or stalled. Every worker process runs it; the store lets one win per job.
+func (e *Engine) rescue(ctx context.Context) {
+	defer close(e.rescuerDone)
+	tick := time.NewTicker(e.cfg.RescueInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		ids, err := e.store.RescueExpired(ctx, time.Now(), 100)
+		if err != nil && ctx.Err() == nil {
+			e.log.Warn("reins: rescuer could not check leases", "error", err)
+		}
+		for _, id := range ids {
+			e.log.Warn("reins: took over a job whose run stopped renewing its lease", "job_id", id)
+		}
+	}
 }
 
 // Store returns the engine's store.

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/riverqueue/river"
 
@@ -31,27 +34,82 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[reins.RunArgs]) err
 	return w.engine.fail(context.WithoutCancel(ctx), job.Args, err)
 }
 
-// run executes one run: claim, batches until done or told to stop or out of budget.
+// run executes one run: it claims the job and its lease, keeps the lease alive with a
+// heartbeat, and works until the job is done, a command stops it, its budget is spent, or
+// the process drains.
 func (e *Engine) run(ctx context.Context, args reins.RunArgs) error {
 	// Subscribe first, so a command given while the run claims the job is not missed.
 	signals, unsubscribe := e.notifier.Subscribe(args.JobID)
 	defer unsubscribe()
 
-	job, err := e.store.StartRun(ctx, args.JobID, args.Epoch, args.Run)
-	if err != nil {
-		if reins.ErrorCode(err) == reins.EFENCED {
-			return e.settle(ctx, args)
-		}
+	job, err := e.store.StartRun(ctx, args.JobID, args.Epoch, args.Run, e.cfg.LeaseTTL)
+	switch reins.ErrorCode(err) {
+	case "":
+	case reins.EFENCED:
+		return e.settle(ctx, args)
+	case reins.EBUSY:
+		// A live run holds the job (this is a late duplicate); if it dies, the rescuer
+		// enqueues a new run once its lease expires.
+		return nil
+	default:
 		return err
 	}
+	lease := *job.Lease
+	ctx, stopHeartbeat, lost := e.heartbeat(ctx, job.ID, lease)
+	defer stopHeartbeat()
+	defer func() {
+		if err := e.store.ReleaseLease(context.WithoutCancel(ctx), job.ID, lease); err != nil {
+			e.log.Warn("reins: could not release a lease; it will expire", "job_id", job.ID, "error", err)
+		}
+	}()
 	proc, ok := e.processors[job.Type]
 	if !ok {
-		return reins.Errorf(reins.EINVALID, "no processor for job type %q", job.Type)
+		err = reins.Errorf(reins.EINVALID, "no processor for job type %q", job.Type)
+	} else if args.Run == reins.RunRollback {
+		err = e.rollback(ctx, job, lease, proc)
+	} else {
+		err = e.process(ctx, job, args, lease, proc, signals)
 	}
-	if args.Run == reins.RunRollback {
-		return e.rollback(ctx, job, proc, signals)
+	if err != nil && lost() {
+		// The heartbeat found the lease taken over: this run was fenced off.
+		return fenced(args)
 	}
+	return err
+}
 
+// heartbeat renews the run's lease every third of its TTL. When the lease is lost (another
+// process rescued the job), it cancels the returned context and lost reports true.
+func (e *Engine) heartbeat(ctx context.Context, id, lease uuid.UUID) (context.Context, context.CancelFunc, func() bool) {
+	ctx, cancel := context.WithCancel(ctx)
+	var gone atomic.Bool
+	go func() {
+		defer cancel()
+		tick := time.NewTicker(e.cfg.LeaseTTL / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			held, err := e.store.RenewLease(ctx, id, lease, e.cfg.LeaseTTL)
+			if err != nil {
+				// The database may be away; keep trying. If the lease expires meanwhile,
+				// the batch fence stops this run when it next commits.
+				e.log.Warn("reins: could not renew a lease", "job_id", id, "error", err)
+				continue
+			}
+			if !held {
+				gone.Store(true)
+				return
+			}
+		}
+	}()
+	return ctx, cancel, gone.Load
+}
+
+// process works a processing run in batches.
+func (e *Engine) process(ctx context.Context, job *reins.Job, args reins.RunArgs, lease uuid.UUID, proc Processor, signals <-chan struct{}) error {
 	task, err := proc.Begin(ctx, job)
 	if errors.Is(err, ErrNotReady) {
 		// Nothing to work on yet (an upload still arriving); whoever makes the job ready
@@ -73,10 +131,11 @@ func (e *Engine) run(ctx context.Context, args reins.RunArgs) error {
 	last := start
 	var doneInRun int64
 	for {
-		if time.Since(start) >= e.cfg.RunBudget {
-			// Hand over to a fresh run: a checkpoint-only batch that enqueues it.
+		if time.Since(start) >= e.cfg.RunBudget || e.draining() {
+			// Hand over to a fresh run, here or in another process: a checkpoint-only
+			// batch that releases the lease and enqueues it.
 			_, err := e.store.CommitBatch(ctx, &reins.Batch{JobID: job.ID, Epoch: args.Epoch, Kind: args.Run,
-				Checkpoint: job.Checkpoint, Continue: true})
+				Lease: lease, Checkpoint: job.Checkpoint, Continue: true})
 			return e.stopped(ctx, args, err, &outcome)
 		}
 		limit := e.cfg.BatchSize
@@ -89,7 +148,7 @@ func (e *Engine) run(ctx context.Context, args reins.RunArgs) error {
 			return err
 		}
 		now := time.Now()
-		b.JobID, b.Epoch, b.Kind = job.ID, args.Epoch, args.Run
+		b.JobID, b.Epoch, b.Kind, b.Lease = job.ID, args.Epoch, args.Run, lease
 		b.ActiveMillis = now.Sub(last).Milliseconds()
 		if _, err := e.store.CommitBatch(ctx, b); err != nil {
 			return e.stopped(ctx, args, err, &outcome)
@@ -103,7 +162,7 @@ func (e *Engine) run(ctx context.Context, args reins.RunArgs) error {
 			if err := task.Complete(ctx); err != nil {
 				return err
 			}
-			ok, err := e.store.FinishRun(ctx, &reins.Finish{JobID: job.ID, Epoch: args.Epoch,
+			ok, err := e.store.FinishRun(ctx, &reins.Finish{JobID: job.ID, Epoch: args.Epoch, Lease: &lease,
 				From: []reins.Status{reins.StatusStarted, reins.StatusResumed}, To: reins.StatusCompleted, Actor: "worker"})
 			if err != nil {
 				return err
@@ -157,6 +216,8 @@ func (e *Engine) pause(ctx context.Context, args reins.RunArgs, signals <-chan s
 			return false, ctx.Err()
 		case <-timer:
 			return false, nil
+		case <-e.drain:
+			return false, nil // the loop hands the job over
 		case <-signals:
 			if stop, err := e.mustStop(ctx, args); err != nil || stop {
 				return stop, err
@@ -202,28 +263,24 @@ func (e *Engine) settle(ctx context.Context, args reins.RunArgs) error {
 	return nil
 }
 
-// rollback removes a revoked or failed job's partial work: its files, then its rows in fenced batches
-// (each one tracked, so a crash resumes the rollback), then marks it REVOKED.
-func (e *Engine) rollback(ctx context.Context, job *reins.Job, proc Processor, signals <-chan struct{}) error {
+// rollback removes a revoked or failed job's partial work: its files, then its rows in fenced
+// batches (each one tracked, so a crash resumes the rollback), then marks it REVOKED.
+func (e *Engine) rollback(ctx context.Context, job *reins.Job, lease uuid.UUID, proc Processor) error {
 	if err := proc.Rollback(ctx, job); err != nil {
 		return err
 	}
 	for {
 		res, err := e.store.CommitBatch(ctx, &reins.Batch{JobID: job.ID, Epoch: job.Epoch, Kind: reins.RunRollback,
-			Checkpoint: job.Checkpoint, DoneDelta: 0, DeleteImported: e.cfg.BatchSize})
+			Lease: lease, Checkpoint: job.Checkpoint, DeleteImported: e.cfg.BatchSize})
 		if err != nil {
 			return err
 		}
 		if res.Deleted < int64(e.cfg.BatchSize) {
 			break
 		}
-		select {
-		case <-signals:
-		default:
-		}
 	}
 	// A revoked job ends REVOKED; a failed one stays FAILED, now with nothing left of it.
-	if _, err := e.store.FinishRun(ctx, &reins.Finish{JobID: job.ID, Epoch: job.Epoch,
+	if _, err := e.store.FinishRun(ctx, &reins.Finish{JobID: job.ID, Epoch: job.Epoch, Lease: &lease,
 		From: []reins.Status{reins.StatusRevoking}, To: reins.StatusRevoked, Actor: "worker"}); err != nil {
 		return err
 	}

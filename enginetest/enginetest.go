@@ -82,7 +82,9 @@ func testTransitionTable(t *testing.T, open Opener) {
 	}
 }
 
-// testFencing checks that a batch of a stale epoch, or of a paused job, writes nothing.
+// testFencing stalls a run (it stops renewing its lease), lets another run take the job
+// over, then lets the stale run try to commit: nothing of it is written. Commands fence
+// runs the same way through the epoch.
 func testFencing(t *testing.T, open Opener) {
 	ctx := context.Background()
 	backend := open(t)
@@ -90,43 +92,73 @@ func testFencing(t *testing.T, open Opener) {
 	if err := backend.CreateJob(ctx, job, "test", reins.RunNone); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := backend.StartRun(ctx, job.ID, 1, reins.RunProcess); err != nil {
-		t.Fatal(err)
+	claim := func(epoch int64) (uuid.UUID, error) {
+		j, err := backend.StartRun(ctx, job.ID, epoch, reins.RunProcess, time.Minute)
+		if err != nil {
+			return uuid.Nil, err
+		}
+		return *j.Lease, nil
 	}
-	commit := func(epoch int64) error {
+	commit := func(epoch int64, lease uuid.UUID) error {
 		_, err := backend.CommitBatch(ctx, &reins.Batch{JobID: job.ID, Epoch: epoch, Kind: reins.RunProcess,
-			DoneDelta: 10, Checkpoint: []byte(`{"n":1}`)})
+			Lease: lease, DoneDelta: 10, Checkpoint: []byte(`{"n":1}`)})
 		return err
 	}
-	if err := commit(1); err != nil {
+	a, err := claim(1)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := commit(2); reins.ErrorCode(err) != reins.EFENCED {
-		t.Fatalf("commit with a future epoch: got %v, want EFENCED", err)
+	if err := commit(1, a); err != nil {
+		t.Fatal(err)
 	}
-	// PAUSE records the intent: the run of epoch 1 can no longer commit.
+	if _, err := claim(1); reins.ErrorCode(err) != reins.EBUSY {
+		t.Fatalf("a second run claiming a held job: got %v, want EBUSY", err)
+	}
+	// Run a stalls: as far as the rescuer is concerned, its lease expired long ago.
+	rescued, err := backend.RescueExpired(ctx, time.Now().Add(time.Hour), 10)
+	if err != nil || len(rescued) != 1 || rescued[0] != job.ID {
+		t.Fatalf("rescue: got %v, %v; want the job", rescued, err)
+	}
+	b, err := claim(1)
+	if err != nil {
+		t.Fatalf("the rescuing run could not claim the job: %v", err)
+	}
+	if err := commit(1, a); reins.ErrorCode(err) != reins.EFENCED {
+		t.Fatalf("the stale run's commit: got %v, want EFENCED", err)
+	}
+	if held, err := backend.RenewLease(ctx, job.ID, a, time.Minute); err != nil || held {
+		t.Fatalf("the stale run renewed its lease: held=%v err=%v", held, err)
+	}
+	if err := commit(1, b); err != nil {
+		t.Fatalf("the new run's commit: %v", err)
+	}
+	// PAUSE records the intent: the run can no longer commit.
 	if _, _, err := backend.ApplyCommand(ctx, job.ID, reins.CommandPause, "test"); err != nil {
 		t.Fatal(err)
 	}
-	if err := commit(1); reins.ErrorCode(err) != reins.EFENCED {
+	if err := commit(1, b); reins.ErrorCode(err) != reins.EFENCED {
 		t.Fatalf("commit while PAUSING: got %v, want EFENCED", err)
 	}
-	// RESUME moves the epoch: the old run stays fenced off, and may not claim the job.
+	// RESUME moves the epoch: the old run stays fenced off and may not claim the job.
 	if _, _, err := backend.ApplyCommand(ctx, job.ID, reins.CommandResume, "test"); err != nil {
 		t.Fatal(err)
 	}
-	if err := commit(1); reins.ErrorCode(err) != reins.EFENCED {
+	if err := commit(1, b); reins.ErrorCode(err) != reins.EFENCED {
 		t.Fatalf("commit of a stale epoch after RESUME: got %v, want EFENCED", err)
 	}
-	if _, err := backend.StartRun(ctx, job.ID, 1, reins.RunProcess); reins.ErrorCode(err) != reins.EFENCED {
+	if _, err := claim(1); reins.ErrorCode(err) != reins.EFENCED {
 		t.Fatalf("stale run claiming the job: got %v, want EFENCED", err)
 	}
-	if err := commit(2); err != nil {
+	c, err := claim(2)
+	if err != nil {
+		t.Fatalf("the resumed run could not claim the job: %v", err)
+	}
+	if err := commit(2, c); err != nil {
 		t.Fatalf("commit of the current epoch: %v", err)
 	}
 	got, _ := backend.FindJob(ctx, job.ID)
-	if got.Done != 20 {
-		t.Fatalf("done = %d, want 20: only the two unfenced batches count", got.Done)
+	if got.Done != 30 {
+		t.Fatalf("done = %d, want 30: only the three unfenced batches count", got.Done)
 	}
 }
 

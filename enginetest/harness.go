@@ -45,6 +45,12 @@ func newHarness(t testing.TB, backend reinstest.Backend, cfg engine.Config) *har
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newHarnessOn(t, backend, b, cfg)
+}
+
+// newHarnessOn is newHarness on a given blob store, for engines that share one (a cluster).
+func newHarnessOn(t testing.TB, backend reinstest.Backend, b *blob.Store, cfg engine.Config) *harness {
+	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}

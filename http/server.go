@@ -93,6 +93,7 @@ var statusOf = map[string]int{
 	reins.EMETHOD:      http.StatusMethodNotAllowed,
 	reins.EUNAVAILABLE: http.StatusServiceUnavailable,
 	reins.EFENCED:      http.StatusConflict,
+	reins.EBUSY:        http.StatusConflict,
 	reins.EINTERNAL:    http.StatusInternalServerError,
 }
 

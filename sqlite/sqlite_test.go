@@ -11,4 +11,5 @@ func TestBehaviour(t *testing.T) {
 	t.Parallel()
 	enginetest.Exercise(t, reinstest.OpenSQLite)
 	enginetest.ExerciseImport(t, reinstest.OpenSQLite)
+	enginetest.ExerciseRecovery(t, reinstest.OpenSQLite)
 }

@@ -14,13 +14,14 @@ import (
 )
 
 const jobColumns = `id, job_type, status, owner, params, run_epoch, done, total, active_ms,
-	checkpoint, error, created_at, updated_at, started_at, finished_at`
+	checkpoint, error, created_at, updated_at, started_at, finished_at, lease_token, lease_expires_at`
 
 func scanJob(row Row) (*reins.Job, error) {
 	var j reins.Job
 	var params, checkpoint string
 	if err := row.Scan(&j.ID, &j.Type, &j.Status, &j.Owner, &params, &j.Epoch, &j.Done, &j.Total,
-		&j.ActiveMillis, &checkpoint, &j.Error, &j.CreatedAt, &j.UpdatedAt, &j.StartedAt, &j.FinishedAt); err != nil {
+		&j.ActiveMillis, &checkpoint, &j.Error, &j.CreatedAt, &j.UpdatedAt, &j.StartedAt, &j.FinishedAt,
+		&j.Lease, &j.LeaseExpiresAt); err != nil {
 		return nil, err
 	}
 	j.Params = json.RawMessage(params)
@@ -149,8 +150,12 @@ func (s *Store) ApplyCommand(ctx context.Context, id uuid.UUID, cmd reins.Comman
 		if t.To.Terminal() {
 			job.FinishedAt = &now
 		}
+		// A new epoch fences off the run in flight: its lease goes too, so the next run can
+		// claim the job at once.
 		if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET status = $2, run_epoch = $3, updated_at = $4,
-			finished_at = $5 WHERE id = $1`, id, job.Status, job.Epoch, now, job.FinishedAt); err != nil {
+			finished_at = $5, lease_token = CASE WHEN $6 THEN NULL ELSE lease_token END,
+			lease_expires_at = CASE WHEN $6 THEN NULL ELSE lease_expires_at END
+			WHERE id = $1`, id, job.Status, job.Epoch, now, job.FinishedAt, t.BumpEpoch); err != nil {
 			return fmt.Errorf("update job: %w", err)
 		}
 		if err := insertEvent(ctx, tx, id, from, t.To, actor, string(cmd), now); err != nil {
@@ -189,29 +194,29 @@ func fenced(id uuid.UUID, epoch int64) error {
 }
 
 // StartRun implements reins.JobStore.
-func (s *Store) StartRun(ctx context.Context, id uuid.UUID, epoch int64, kind reins.RunKind) (*reins.Job, error) {
+func (s *Store) StartRun(ctx context.Context, id uuid.UUID, epoch int64, kind reins.RunKind, ttl time.Duration) (*reins.Job, error) {
 	var job *reins.Job
 	err := s.inTx(ctx, func(tx Tx) error {
 		var err error
 		if job, err = s.findJob(ctx, tx, id, s.conn.ForUpdate()); err != nil {
 			return err
 		}
-		if job.Epoch != epoch {
+		if job.Epoch != epoch || !slices.Contains(claimStatuses(kind), job.Status) {
 			return fenced(id, epoch)
 		}
-		if kind == reins.RunRollback {
-			if !slices.Contains(runStatuses(kind), job.Status) {
-				return fenced(id, epoch)
-			}
-			return nil
+		now := s.Now()
+		if job.Lease != nil && job.LeaseExpiresAt != nil && job.LeaseExpiresAt.After(now) {
+			return reins.Errorf(reins.EBUSY, "job %s is held by another run until %s", id, job.LeaseExpiresAt.Format(time.RFC3339Nano))
 		}
-		if !job.Status.Runnable() {
-			return fenced(id, epoch)
+		lease, expires := uuid.New(), now.Add(ttl)
+		job.Lease, job.LeaseExpiresAt = &lease, &expires
+		if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET lease_token = $2, lease_expires_at = $3 WHERE id = $1`,
+			id, lease, expires); err != nil {
+			return fmt.Errorf("claim job: %w", err)
 		}
 		if job.Status != reins.StatusCreated {
 			return nil
 		}
-		now := s.Now()
 		job.Status, job.StartedAt, job.UpdatedAt = reins.StatusStarted, &now, now
 		if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET status = $2, started_at = $3, updated_at = $3
 			WHERE id = $1`, id, job.Status, now); err != nil {
@@ -225,6 +230,78 @@ func (s *Store) StartRun(ctx context.Context, id uuid.UUID, epoch int64, kind re
 	return job, nil
 }
 
+// claimStatuses are the statuses in which a run of each kind may claim a job: a processing
+// run also claims a CREATED job (and starts it).
+func claimStatuses(kind reins.RunKind) []reins.Status {
+	if kind == reins.RunRollback {
+		return runStatuses(kind)
+	}
+	return append(runStatuses(kind), reins.StatusCreated)
+}
+
+// RenewLease implements reins.JobStore.
+func (s *Store) RenewLease(ctx context.Context, id, lease uuid.UUID, ttl time.Duration) (bool, error) {
+	n, err := s.conn.Exec(ctx, `UPDATE reins_jobs SET lease_expires_at = $3 WHERE id = $1 AND lease_token = $2`,
+		id, lease, s.Now().Add(ttl))
+	return n == 1, s.wrap(err)
+}
+
+// ReleaseLease implements reins.JobStore.
+func (s *Store) ReleaseLease(ctx context.Context, id, lease uuid.UUID) error {
+	_, err := s.conn.Exec(ctx, `UPDATE reins_jobs SET lease_token = NULL, lease_expires_at = NULL
+		WHERE id = $1 AND lease_token = $2`, id, lease)
+	return s.wrap(err)
+}
+
+// RescueExpired implements reins.JobStore.
+func (s *Store) RescueExpired(ctx context.Context, now time.Time, limit int) ([]uuid.UUID, error) {
+	rows, err := s.conn.Query(ctx, `SELECT id FROM reins_jobs WHERE lease_token IS NOT NULL
+		AND lease_expires_at < $1 ORDER BY lease_expires_at LIMIT $2`, now, limit)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	var expired []uuid.UUID
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		expired = append(expired, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap(err)
+	}
+	var rescued []uuid.UUID
+	for _, id := range expired {
+		err := s.inTx(ctx, func(tx Tx) error {
+			job, err := s.findJob(ctx, tx, id, s.conn.ForUpdate())
+			if err != nil {
+				return err
+			}
+			// Another process may have rescued it, or the run renewed it, meanwhile.
+			if job.Lease == nil || job.LeaseExpiresAt == nil || !job.LeaseExpiresAt.Before(now) {
+				return nil
+			}
+			if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET lease_token = NULL, lease_expires_at = NULL
+				WHERE id = $1`, id); err != nil {
+				return err
+			}
+			kind := reins.RunProcess
+			if job.Status == reins.StatusRevoking || job.Status == reins.StatusFailed {
+				kind = reins.RunRollback
+			}
+			rescued = append(rescued, id)
+			return tx.InsertRun(ctx, reins.RunArgs{JobID: id, Epoch: job.Epoch, Run: kind})
+		})
+		if err != nil {
+			return rescued, err
+		}
+	}
+	return rescued, nil
+}
+
 // CommitBatch implements reins.JobStore.
 func (s *Store) CommitBatch(ctx context.Context, b *reins.Batch) (*reins.BatchResult, error) {
 	res := &reins.BatchResult{}
@@ -233,8 +310,8 @@ func (s *Store) CommitBatch(ctx context.Context, b *reins.Batch) (*reins.BatchRe
 		// the epoch either commits before (and this batch writes nothing) or waits for us.
 		n, err := tx.Exec(ctx, `UPDATE reins_jobs SET done = done + $3, total = COALESCE($4, total),
 			active_ms = active_ms + $5, checkpoint = $6, updated_at = $7
-			WHERE id = $1 AND run_epoch = $2 AND status IN `+statusList(runStatuses(b.Kind)),
-			b.JobID, b.Epoch, b.DoneDelta, b.Total, b.ActiveMillis, jsonText(b.Checkpoint), s.Now())
+			WHERE id = $1 AND run_epoch = $2 AND lease_token = $8 AND status IN `+statusList(runStatuses(b.Kind)),
+			b.JobID, b.Epoch, b.DoneDelta, b.Total, b.ActiveMillis, jsonText(b.Checkpoint), s.Now(), b.Lease)
 		if err != nil {
 			return fmt.Errorf("commit batch: %w", err)
 		}
@@ -258,6 +335,10 @@ func (s *Store) CommitBatch(ctx context.Context, b *reins.Batch) (*reins.BatchRe
 			}
 		}
 		if b.Continue {
+			if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET lease_token = NULL, lease_expires_at = NULL
+				WHERE id = $1`, b.JobID); err != nil {
+				return fmt.Errorf("hand over: %w", err)
+			}
 			return tx.InsertRun(ctx, reins.RunArgs{JobID: b.JobID, Epoch: b.Epoch, Run: b.Kind})
 		}
 		return nil
@@ -279,13 +360,17 @@ func (s *Store) FinishRun(ctx context.Context, f *reins.Finish) (bool, error) {
 		if job.Epoch != f.Epoch || !slices.Contains(f.From, job.Status) {
 			return nil
 		}
+		if f.Lease != nil && (job.Lease == nil || *job.Lease != *f.Lease) {
+			return nil
+		}
 		now := s.Now()
 		var finished *time.Time
 		if f.To.Terminal() {
 			finished = &now
 		}
 		if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET status = $2, error = $3, updated_at = $4,
-			finished_at = COALESCE($5, finished_at) WHERE id = $1`, f.JobID, f.To, f.Error, now, finished); err != nil {
+			finished_at = COALESCE($5, finished_at), lease_token = NULL, lease_expires_at = NULL
+			WHERE id = $1`, f.JobID, f.To, f.Error, now, finished); err != nil {
 			return fmt.Errorf("finish run: %w", err)
 		}
 		done = true
@@ -308,7 +393,8 @@ func (s *Store) FailJob(ctx context.Context, id uuid.UUID, message, actor string
 		now := s.Now()
 		epoch := job.Epoch + 1
 		if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET status = $2, error = $3, run_epoch = $4, updated_at = $5,
-			finished_at = $5 WHERE id = $1`, id, reins.StatusFailed, message, epoch, now); err != nil {
+			finished_at = $5, lease_token = NULL, lease_expires_at = NULL
+			WHERE id = $1`, id, reins.StatusFailed, message, epoch, now); err != nil {
 			return fmt.Errorf("fail job: %w", err)
 		}
 		if err := insertEvent(ctx, tx, id, job.Status, reins.StatusFailed, actor, message, now); err != nil {

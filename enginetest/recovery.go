@@ -1,0 +1,76 @@
+package enginetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/reins-dev/reins"
+	"github.com/reins-dev/reins/csvexport"
+	"github.com/reins-dev/reins/engine"
+)
+
+// ExerciseRecovery runs the crash-safety half of the behaviour suite.
+func ExerciseRecovery(t *testing.T, open Opener) {
+	t.Run("RescueDeadRun", func(t *testing.T) { t.Parallel(); testRescueDeadRun(t, open) })
+	t.Run("DrainHandsBack", func(t *testing.T) { t.Parallel(); testDrainHandsBack(t, open) })
+}
+
+// testRescueDeadRun claims a job as a run that then dies (it never renews its lease): the
+// engine's rescuer takes the job over once the lease expires, and it completes exactly.
+func testRescueDeadRun(t *testing.T, open Opener) {
+	backend := open(t)
+	customers := seed(t, backend, 2000)
+	h := newHarness(t, backend, engine.Config{Workers: 2, BatchSize: 100,
+		LeaseTTL: 300 * time.Millisecond, RescueInterval: 50 * time.Millisecond})
+	p := csvexport.Params{DateGTE: "2015-01-01", DateLTE: "2024-12-31"}
+	job, err := csvexport.NewJob(p, reins.DefaultOwner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job.ID = uuid.New()
+	if err := backend.CreateJob(context.Background(), job, "test", reins.RunNone); err != nil {
+		t.Fatal(err)
+	}
+	dead, err := backend.StartRun(context.Background(), job.ID, job.Epoch, reins.RunProcess, 300*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := h.waitStatus(job.ID, reins.StatusCompleted)
+	if got, want := h.result(done), expectedCSV(t, customers, p); got != want {
+		t.Fatalf("the rescued export differs from the expected CSV (%d vs %d bytes)", len(got), len(want))
+	}
+	if done.Lease != nil && *done.Lease == *dead.Lease {
+		t.Fatal("the dead run still holds the lease")
+	}
+}
+
+// testDrainHandsBack stops an engine in the middle of an export: the run hands the job back
+// at once (no lease left behind), and another engine finishes it exactly.
+func testDrainHandsBack(t *testing.T, open Opener) {
+	backend := open(t)
+	customers := seed(t, backend, 10_000)
+	first := newHarness(t, backend, engine.Config{Workers: 1, BatchSize: 200})
+	p := csvexport.Params{DateGTE: "2015-01-01", DateLTE: "2024-12-31", MaxRowsPerS: 10_000}
+	job := first.export(p)
+	first.waitFor(job.ID, "progress", func(j *reins.Job) bool { return j.Done > 0 })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := first.engine.Stop(ctx); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	handed := first.job(job.ID)
+	if handed.Status.Terminal() {
+		t.Skip("the export finished before the engine stopped")
+	}
+	if handed.Lease != nil {
+		t.Fatalf("the drained run left its lease behind (status %s)", handed.Status)
+	}
+	second := newHarnessOn(t, backend, first.blob, engine.Config{Workers: 1, BatchSize: 200})
+	done := second.waitStatus(job.ID, reins.StatusCompleted)
+	if got, want := first.result(done), expectedCSV(t, customers, p); got != want {
+		t.Fatalf("the handed-back export differs from the expected CSV (%d vs %d bytes)", len(got), len(want))
+	}
+}
