@@ -42,7 +42,9 @@ type JobStore interface {
 
 	// RescueExpired takes over up to limit jobs whose run's lease expired before now (the
 	// run died or stalled): it clears the lease and enqueues a new run of the same epoch,
-	// in one transaction per job. It returns the jobs rescued.
+	// in one transaction per job. Jobs whose upload transfer's lease expired (the process
+	// receiving it died) fail, since the client's bytes are gone. It returns the jobs
+	// rescued or failed.
 	RescueExpired(ctx context.Context, now time.Time, limit int) ([]uuid.UUID, error)
 
 	// CommitBatch commits one batch of a run: its data effects, checkpoint and progress in
@@ -136,12 +138,15 @@ type Upload struct {
 // UploadStore keeps the state of import jobs' file transfers.
 type UploadStore interface {
 	// BeginUpload records that a transfer into the job's spool starts, moving a CREATED job
-	// to STARTED. Returns ENOTFOUND, or ECONFLICT when the job is not an import waiting for
-	// its file (already uploaded, revoked, finished).
-	BeginUpload(ctx context.Context, u *Upload, actor string) (*Job, error)
+	// to STARTED. The transfer holds a lease for ttl that RenewUpload renews; if it expires
+	// (the receiving process died), the rescuer fails the job. Returns ENOTFOUND, or
+	// ECONFLICT when the job is not an import waiting for its file (already uploaded,
+	// revoked, finished).
+	BeginUpload(ctx context.Context, u *Upload, actor string, ttl time.Duration) (*Job, error)
 
-	// RecordUpload stores how many bytes have been received so far.
-	RecordUpload(ctx context.Context, jobID uuid.UUID, received int64) error
+	// RenewUpload stores how many bytes have been received so far and renews the
+	// transfer's lease by ttl.
+	RenewUpload(ctx context.Context, jobID uuid.UUID, received int64, ttl time.Duration) error
 
 	// CompleteUpload marks the transfer complete with the file's record count (the job's
 	// total) and, when the job is running, enqueues its first import run in the same

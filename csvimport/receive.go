@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -26,6 +27,9 @@ type Receiver struct {
 	IdleTimeout time.Duration
 	// PollInterval is the backup poll while paused, in case a signal is lost.
 	PollInterval time.Duration
+	// LeaseTTL is how long the transfer's lease lasts without renewal (it renews every
+	// third of it); if this process dies, the rescuer fails the job once it expires.
+	LeaseTTL time.Duration
 	Logger       *slog.Logger
 }
 
@@ -39,8 +43,6 @@ type Received struct {
 // chunkSize is how much of the body one read takes; control is checked between chunks.
 const chunkSize = 256 << 10
 
-// recordEvery is how often the received byte count is stored, for the job's detail.
-const recordEvery = 8 << 20
 
 // Receive streams body into the job's spool and, once it is complete, hands the file to the
 // import job. extend, when not nil, sets the connection's read deadline: the transfer keeps
@@ -55,10 +57,13 @@ func (rc *Receiver) Receive(ctx context.Context, jobID uuid.UUID, fileName strin
 	defer unsubscribe()
 
 	key := SpoolKey(jobID)
-	job, err := rc.Store.BeginUpload(dbctx, &reins.Upload{JobID: jobID, FileName: fileName, SpoolKey: key}, "upload")
+	job, err := rc.Store.BeginUpload(dbctx, &reins.Upload{JobID: jobID, FileName: fileName, SpoolKey: key}, "upload", rc.LeaseTTL)
 	if err != nil {
 		return nil, err
 	}
+	var received atomic.Int64
+	stopHeartbeat := rc.heartbeat(dbctx, jobID, &received)
+	defer stopHeartbeat()
 	rc.notify(dbctx, jobID)
 	spool, err := rc.Blob.OpenWriter(key, 0)
 	if err != nil {
@@ -75,13 +80,14 @@ func (rc *Receiver) Receive(ctx context.Context, jobID uuid.UUID, fileName strin
 	// on a slow client; at most the chunk in hand is read past a pause, and none is stored.
 	chunks := readChunks(body)
 	defer chunks.stop()
-	var received, recorded int64
 	for {
 		if extend != nil {
 			extend(time.Now().Add(rc.IdleTimeout))
 		}
 		var c chunk
 		select {
+		case <-ctx.Done():
+			return nil, rc.fail(dbctx, jobID, fmt.Sprintf("upload interrupted after %d bytes: the client went away or the server is shutting down; nothing was imported", received.Load()))
 		case <-signals:
 			if err := rc.obey(ctx, dbctx, jobID, signals, extend); err != nil {
 				return nil, err
@@ -96,20 +102,14 @@ func (rc *Receiver) Receive(ctx context.Context, jobID uuid.UUID, fileName strin
 			if err := counter.write(c.data); err != nil {
 				return nil, rc.fail(dbctx, jobID, err.Error())
 			}
-			received += int64(len(c.data))
-			if received-recorded >= recordEvery {
-				if err := rc.Store.RecordUpload(dbctx, jobID, received); err != nil {
-					rc.Logger.Warn("reins: could not record upload progress", "job_id", jobID, "error", err)
-				}
-				recorded = received
-			}
+			received.Add(int64(len(c.data)))
 		}
 		chunks.release(c)
 		if errors.Is(c.err, io.EOF) {
 			break
 		}
 		if c.err != nil {
-			return nil, rc.fail(dbctx, jobID, fmt.Sprintf("upload interrupted after %d bytes: the client went away (%v); nothing was imported", received, c.err))
+			return nil, rc.fail(dbctx, jobID, fmt.Sprintf("upload interrupted after %d bytes: the client went away (%v); nothing was imported", received.Load(), c.err))
 		}
 	}
 	records, err := counter.finish()
@@ -119,14 +119,41 @@ func (rc *Receiver) Receive(ctx context.Context, jobID uuid.UUID, fileName strin
 	if err := spool.Sync(); err != nil {
 		return nil, rc.fail(dbctx, jobID, fmt.Sprintf("upload failed: cannot write the spool: %v", err))
 	}
-	if job, err = rc.Store.CompleteUpload(dbctx, jobID, received, records); err != nil {
+	stopHeartbeat()
+	if job, err = rc.Store.CompleteUpload(dbctx, jobID, received.Load(), records); err != nil {
 		if reins.ErrorCode(err) == reins.ECONFLICT {
 			_ = rc.Blob.DeletePrefix(prefix(jobID))
 		}
 		return nil, err
 	}
 	rc.notify(dbctx, jobID)
-	return &Received{Job: job, Bytes: received, Records: records}, nil
+	return &Received{Job: job, Bytes: received.Load(), Records: records}, nil
+}
+
+// heartbeat renews the transfer's lease (and records the bytes received) every third of
+// its TTL until the returned function is called.
+func (rc *Receiver) heartbeat(ctx context.Context, id uuid.UUID, received *atomic.Int64) func() {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(rc.LeaseTTL / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if err := rc.Store.RenewUpload(ctx, id, received.Load(), rc.LeaseTTL); err != nil && ctx.Err() == nil {
+				rc.Logger.Warn("reins: could not renew an upload's lease", "job_id", id, "error", err)
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 func (rc *Receiver) notify(ctx context.Context, id uuid.UUID) {

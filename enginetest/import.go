@@ -34,7 +34,8 @@ func importCSV(n int, bad map[int]string) []byte {
 
 func (h *harness) receiver() *csvimport.Receiver {
 	return &csvimport.Receiver{Store: h.backend, Notifier: h.backend, Blob: h.blob, MaxPause: time.Minute,
-		IdleTimeout: time.Minute, PollInterval: 50 * time.Millisecond, Logger: h.engine.Logger()}
+		IdleTimeout: time.Minute, PollInterval: 50 * time.Millisecond, LeaseTTL: 3 * time.Second,
+		Logger: h.engine.Logger()}
 }
 
 func (h *harness) newImport(p csvimport.Params) *reins.Job {

@@ -2,6 +2,7 @@ package enginetest
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/reins-dev/reins"
 	"github.com/reins-dev/reins/csvexport"
+	"github.com/reins-dev/reins/csvimport"
 	"github.com/reins-dev/reins/engine"
 )
 
@@ -16,6 +18,7 @@ import (
 func ExerciseRecovery(t *testing.T, open Opener) {
 	t.Run("RescueDeadRun", func(t *testing.T) { t.Parallel(); testRescueDeadRun(t, open) })
 	t.Run("DrainHandsBack", func(t *testing.T) { t.Parallel(); testDrainHandsBack(t, open) })
+	t.Run("DeadTransferFails", func(t *testing.T) { t.Parallel(); testDeadTransferFails(t, open) })
 }
 
 // testRescueDeadRun claims a job as a run that then dies (it never renews its lease): the
@@ -73,4 +76,28 @@ func testDrainHandsBack(t *testing.T, open Opener) {
 	if got, want := first.result(done), expectedCSV(t, customers, p); got != want {
 		t.Fatalf("the handed-back export differs from the expected CSV (%d vs %d bytes)", len(got), len(want))
 	}
+}
+
+// testDeadTransferFails begins an upload as a process that then dies (it never renews the
+// transfer's lease): the rescuer fails the job with a clear error and removes the spool.
+func testDeadTransferFails(t *testing.T, open Opener) {
+	backend := open(t)
+	h := newHarness(t, backend, engine.Config{Workers: 1, RescueInterval: 50 * time.Millisecond})
+	job := h.newImport(csvimport.Params{OnError: csvimport.OnErrorAbort})
+	key := csvimport.SpoolKey(job.ID)
+	if _, err := backend.BeginUpload(context.Background(), &reins.Upload{JobID: job.ID, FileName: "x.csv", SpoolKey: key},
+		"test", 100*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	spool, err := h.blob.OpenWriter(key, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = spool.WriteString("first_name,last_name\n")
+	spool.Close()
+	failed := h.waitStatus(job.ID, reins.StatusFailed)
+	if !strings.Contains(failed.Error, "upload interrupted") {
+		t.Fatalf("job error %q does not say the upload was interrupted", failed.Error)
+	}
+	h.waitRolledBack(job.ID)
 }

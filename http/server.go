@@ -34,7 +34,7 @@ func NewServer(e *engine.Engine, b *blob.Store, log *slog.Logger) *Server {
 	}
 	s := &Server{engine: e, blob: b, log: log, mux: http.NewServeMux()}
 	s.receiver = &csvimport.Receiver{Store: e.Store(), Notifier: e.Notifier(), Blob: b, MaxPause: time.Hour,
-		IdleTimeout: 2 * time.Minute, PollInterval: time.Second, Logger: log}
+		IdleTimeout: 2 * time.Minute, PollInterval: time.Second, LeaseTTL: 6 * time.Second, Logger: log}
 	s.route("/healthz", s.handleHealth, http.MethodGet)
 	s.route("/readyz", s.handleReady, http.MethodGet)
 	s.route("/api/v1/new-job", s.handleNewJob, http.MethodGet, http.MethodPost)

@@ -255,25 +255,19 @@ func (s *Store) ReleaseLease(ctx context.Context, id, lease uuid.UUID) error {
 
 // RescueExpired implements reins.JobStore.
 func (s *Store) RescueExpired(ctx context.Context, now time.Time, limit int) ([]uuid.UUID, error) {
+	rescued, err := s.failStaleUploads(ctx, now, limit)
+	if err != nil {
+		return rescued, err
+	}
 	rows, err := s.conn.Query(ctx, `SELECT id FROM reins_jobs WHERE lease_token IS NOT NULL
 		AND lease_expires_at < $1 ORDER BY lease_expires_at LIMIT $2`, now, limit)
 	if err != nil {
-		return nil, s.wrap(err)
+		return rescued, s.wrap(err)
 	}
-	var expired []uuid.UUID
-	for rows.Next() {
-		var id uuid.UUID
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		expired = append(expired, id)
+	expired, err := collectIDs(rows)
+	if err != nil {
+		return rescued, err
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, s.wrap(err)
-	}
-	var rescued []uuid.UUID
 	for _, id := range expired {
 		err := s.inTx(ctx, func(tx Tx) error {
 			job, err := s.findJob(ctx, tx, id, s.conn.ForUpdate())
@@ -404,4 +398,19 @@ func (s *Store) FailJob(ctx context.Context, id uuid.UUID, message, actor string
 		return tx.InsertRun(ctx, reins.RunArgs{JobID: id, Epoch: epoch, Run: reins.RunRollback})
 	})
 	return done, err
+}
+
+// collectIDs reads a one-column result of ids and closes it (SQLite has one connection: the
+// rows must be closed before the next statement).
+func collectIDs(rows Rows) ([]uuid.UUID, error) {
+	defer rows.Close()
+	var ids []uuid.UUID
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }

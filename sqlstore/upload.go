@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -10,7 +11,7 @@ import (
 )
 
 // BeginUpload implements reins.UploadStore.
-func (s *Store) BeginUpload(ctx context.Context, u *reins.Upload, actor string) (*reins.Job, error) {
+func (s *Store) BeginUpload(ctx context.Context, u *reins.Upload, actor string, ttl time.Duration) (*reins.Job, error) {
 	var job *reins.Job
 	err := s.inTx(ctx, func(tx Tx) error {
 		var err error
@@ -32,7 +33,8 @@ func (s *Store) BeginUpload(ctx context.Context, u *reins.Upload, actor string) 
 		}
 		now := s.Now()
 		if _, err := tx.Exec(ctx, `INSERT INTO reins_uploads (job_id, file_name, spool_key, received, complete,
-			created_at, updated_at) VALUES ($1, $2, $3, 0, false, $4, $4)`, u.JobID, u.FileName, u.SpoolKey, now); err != nil {
+			created_at, updated_at, lease_expires_at) VALUES ($1, $2, $3, 0, false, $4, $4, $5)`,
+			u.JobID, u.FileName, u.SpoolKey, now, now.Add(ttl)); err != nil {
 			return fmt.Errorf("insert upload: %w", err)
 		}
 		if job.Status != reins.StatusCreated {
@@ -51,11 +53,37 @@ func (s *Store) BeginUpload(ctx context.Context, u *reins.Upload, actor string) 
 	return job, nil
 }
 
-// RecordUpload implements reins.UploadStore.
-func (s *Store) RecordUpload(ctx context.Context, jobID uuid.UUID, received int64) error {
-	_, err := s.conn.Exec(ctx, `UPDATE reins_uploads SET received = $2, updated_at = $3 WHERE job_id = $1`,
-		jobID, received, s.Now())
+// RenewUpload implements reins.UploadStore.
+func (s *Store) RenewUpload(ctx context.Context, jobID uuid.UUID, received int64, ttl time.Duration) error {
+	now := s.Now()
+	_, err := s.conn.Exec(ctx, `UPDATE reins_uploads SET received = $2, updated_at = $3, lease_expires_at = $4
+		WHERE job_id = $1 AND NOT complete`, jobID, received, now, now.Add(ttl))
 	return s.wrap(err)
+}
+
+// failStaleUploads fails the jobs whose transfer's lease expired before now.
+func (s *Store) failStaleUploads(ctx context.Context, now time.Time, limit int) ([]uuid.UUID, error) {
+	rows, err := s.conn.Query(ctx, `SELECT u.job_id FROM reins_uploads u JOIN reins_jobs j ON j.id = u.job_id
+		WHERE NOT u.complete AND u.lease_expires_at < $1
+		AND j.status NOT IN ('REVOKING', 'REVOKED', 'COMPLETED', 'FAILED') LIMIT $2`, now, limit)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	ids, err := collectIDs(rows)
+	if err != nil {
+		return nil, err
+	}
+	var failed []uuid.UUID
+	for _, id := range ids {
+		ok, err := s.FailJob(ctx, id, "upload interrupted: the process receiving the file stopped; nothing was imported", "rescuer")
+		if err != nil {
+			return failed, err
+		}
+		if ok {
+			failed = append(failed, id)
+		}
+	}
+	return failed, nil
 }
 
 // CompleteUpload implements reins.UploadStore.
@@ -71,7 +99,7 @@ func (s *Store) CompleteUpload(ctx context.Context, jobID uuid.UUID, received, r
 		}
 		now := s.Now()
 		if _, err := tx.Exec(ctx, `UPDATE reins_uploads SET received = $2, records = $3, complete = true,
-			updated_at = $4 WHERE job_id = $1`, jobID, received, records, now); err != nil {
+			updated_at = $4, lease_expires_at = NULL WHERE job_id = $1`, jobID, received, records, now); err != nil {
 			return fmt.Errorf("complete upload: %w", err)
 		}
 		job.Total = &records

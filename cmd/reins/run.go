@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/reins-dev/reins"
@@ -29,6 +30,7 @@ Usage:
   reins worker  [flags]   workers only, for scale-out; serves /healthz on --addr
   reins migrate [flags]   apply database migrations and exit
   reins seed --customers N [flags]   insert N deterministic demo customers
+  reins probe URL           GET URL and exit 0 on 200 (a health check without curl)
 
 Run 'reins COMMAND -h' for a command's flags. With no --database-url, Reins runs on an
 embedded SQLite file in --data-dir.
@@ -58,6 +60,16 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "migrate":
 		fs = cfg.flagSet("migrate", stderr, false)
 		run = func() error { return migrate(ctx, cfg, stdout) }
+	case "probe":
+		fs = flag.NewFlagSet("reins probe", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		timeout := fs.Duration("timeout", 3*time.Second, "how long to wait for the answer")
+		run = func() error {
+			if fs.NArg() != 1 {
+				return fmt.Errorf("usage: reins probe [--timeout D] URL")
+			}
+			return probe(ctx, fs.Arg(0), *timeout, stdout)
+		}
 	case "seed":
 		fs = cfg.flagSet("seed", stderr, false)
 		n := fs.Int64("customers", 1000, "how many demo customers to insert")
@@ -72,7 +84,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	if fs.NArg() > 0 {
+	if fs.NArg() > 0 && args[0] != "probe" {
 		fmt.Fprintf(stderr, "reins %s: unexpected arguments %q\n", args[0], fs.Args())
 		return 2
 	}
@@ -115,6 +127,8 @@ type Main struct {
 	listener net.Listener
 	server   *http.Server
 	served   chan error
+	// cancelRequests cancels every request's context, failing open transfers cleanly.
+	cancelRequests context.CancelFunc
 }
 
 // NewMain returns a Main for cfg in the given mode.
@@ -166,7 +180,10 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if m.listener, err = net.Listen("tcp", m.Config.Addr); err != nil {
 		return err
 	}
-	m.server = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	base, cancel := context.WithCancel(context.Background())
+	m.cancelRequests = cancel
+	m.server = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return base }}
 	m.served = make(chan error, 1)
 	go func() { m.served <- m.server.Serve(m.listener) }()
 	m.Logger.Info("reins: serving", "mode", m.Mode, "addr", m.listener.Addr().String(),
@@ -177,16 +194,34 @@ func (m *Main) Open(ctx context.Context) (err error) {
 // Addr is the address the HTTP server listens on.
 func (m *Main) Addr() string { return m.listener.Addr().String() }
 
-// Close shuts down gracefully within ctx: it stops serving, lets running runs reach a batch
-// boundary, and closes the database.
+// Close shuts down gracefully within ctx: it stops serving and lets open requests finish,
+// drains the workers (running jobs are handed back at the next batch boundary), and closes
+// the database. Upload transfers get most of the grace period to finish; then they are
+// failed cleanly (the job FAILED with a clear error) rather than cut off.
 func (m *Main) Close(ctx context.Context) error {
-	var errs []error
+	if deadline, ok := ctx.Deadline(); ok && m.cancelRequests != nil {
+		t := time.AfterFunc(time.Until(deadline)*4/5, m.cancelRequests)
+		defer t.Stop()
+	}
+	var wg sync.WaitGroup
+	var serverErr, engineErr error
 	if m.server != nil {
-		errs = append(errs, m.server.Shutdown(ctx))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			serverErr = m.server.Shutdown(ctx)
+			m.cancelRequests()
+		}()
 	}
 	if m.Engine != nil {
-		errs = append(errs, m.Engine.Stop(ctx))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			engineErr = m.Engine.Stop(ctx)
+		}()
 	}
+	wg.Wait()
+	errs := []error{serverErr, engineErr}
 	if m.Backend != nil {
 		errs = append(errs, m.Backend.Close())
 	}

@@ -1,0 +1,1 @@
+ALTER TABLE reins_uploads ADD COLUMN lease_expires_at TEXT;
