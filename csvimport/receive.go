@@ -30,7 +30,7 @@ type Receiver struct {
 	// LeaseTTL is how long the transfer's lease lasts without renewal (it renews every
 	// third of it); if this process dies, the rescuer fails the job once it expires.
 	LeaseTTL time.Duration
-	Logger       *slog.Logger
+	Logger   *slog.Logger
 }
 
 // Received is the outcome of a completed transfer.
@@ -42,7 +42,6 @@ type Received struct {
 
 // chunkSize is how much of the body one read takes; control is checked between chunks.
 const chunkSize = 256 << 10
-
 
 // Receive streams body into the job's spool and, once it is complete, hands the file to the
 // import job. extend, when not nil, sets the connection's read deadline: the transfer keeps
