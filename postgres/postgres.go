@@ -8,8 +8,10 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -147,8 +149,10 @@ func isUnavailable(err error) bool {
 		// Class 08: connection exception; 57P01..57P03: the server is shutting down or starting.
 		return pgErr.Code[:2] == "08" || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
 	}
-	return errors.As(err, &netErr) || pgconn.SafeToRetry(err) ||
-		isConnectError(err)
+	// A connection cut mid-message surfaces as a bare EOF from pgx's reader.
+	return errors.As(err, &netErr) || pgconn.SafeToRetry(err) || isConnectError(err) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE)
 }
 
 func isConnectError(err error) bool {
