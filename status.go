@@ -1,6 +1,9 @@
 package reins
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // Status is the state of a job, as the API reports it.
 type Status string
@@ -112,4 +115,21 @@ func NextStatus(from Status, cmd Command) (Transition, error) {
 		return t, nil
 	}
 	return Transition{}, Errorf(EINVALID, "cannot %s a job whose status is %s", cmd, from)
+}
+
+// MaxRowsPerSLimit is the highest throttle a job accepts.
+const MaxRowsPerSLimit = 100_000_000
+
+// ParseMaxRowsPerS parses a job's max_rows_per_s parameter: "" means no throttle (0).
+// Returns EINVALID naming the value.
+func ParseMaxRowsPerS(raw string) (int, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 1 || n > MaxRowsPerSLimit {
+		return 0, Errorf(EINVALID, "max_rows_per_s must be a whole number from 1 to %d, got %q", MaxRowsPerSLimit, raw)
+	}
+	return n, nil
 }

@@ -44,17 +44,7 @@ var _ engine.Processor = (*Processor)(nil)
 func prefix(id uuid.UUID) string { return "exports/" + id.String() }
 
 func decode(job *reins.Job) (Params, Checkpoint, error) {
-	var p Params
-	var cp Checkpoint
-	if err := json.Unmarshal(job.Params, &p); err != nil {
-		return p, cp, reins.Errorf(reins.EINVALID, "export params: %v", err)
-	}
-	if len(job.Checkpoint) > 0 {
-		if err := json.Unmarshal(job.Checkpoint, &cp); err != nil {
-			return p, cp, reins.Errorf(reins.EINVALID, "export checkpoint: %v", err)
-		}
-	}
-	return p, cp, nil
+	return engine.DecodeJob[Params, Checkpoint](job)
 }
 
 // RatePerSecond implements engine.Processor.

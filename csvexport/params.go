@@ -4,7 +4,6 @@ package csvexport
 
 import (
 	"encoding/json"
-	"strconv"
 	"strings"
 	"time"
 
@@ -36,12 +35,8 @@ func ParseParams(dateGTE, dateLTE, maxRowsPerS string) (Params, error) {
 	if gte.After(lte) {
 		return Params{}, reins.Errorf(reins.EINVALID, "date_gte (%s) is after date_lte (%s)", p.DateGTE, p.DateLTE)
 	}
-	if maxRowsPerS = strings.TrimSpace(maxRowsPerS); maxRowsPerS != "" {
-		n, err := strconv.Atoi(maxRowsPerS)
-		if err != nil || n < 1 || n > 100_000_000 {
-			return Params{}, reins.Errorf(reins.EINVALID, "max_rows_per_s must be a whole number from 1 to 100000000, got %q", maxRowsPerS)
-		}
-		p.MaxRowsPerS = n
+	if p.MaxRowsPerS, err = reins.ParseMaxRowsPerS(maxRowsPerS); err != nil {
+		return Params{}, err
 	}
 	return p, nil
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -41,12 +40,9 @@ func ParseParams(maxRowsPerS, onError string) (Params, error) {
 	default:
 		return Params{}, reins.Errorf(reins.EINVALID, "on_error must be %q or %q, got %q", OnErrorAbort, OnErrorSkip, onError)
 	}
-	if maxRowsPerS = strings.TrimSpace(maxRowsPerS); maxRowsPerS != "" {
-		n, err := strconv.Atoi(maxRowsPerS)
-		if err != nil || n < 1 || n > 100_000_000 {
-			return Params{}, reins.Errorf(reins.EINVALID, "max_rows_per_s must be a whole number from 1 to 100000000, got %q", maxRowsPerS)
-		}
-		p.MaxRowsPerS = n
+	var err error
+	if p.MaxRowsPerS, err = reins.ParseMaxRowsPerS(maxRowsPerS); err != nil {
+		return Params{}, err
 	}
 	return p, nil
 }
@@ -85,17 +81,7 @@ type Processor struct {
 var _ engine.Processor = (*Processor)(nil)
 
 func decode(job *reins.Job) (Params, Checkpoint, error) {
-	var p Params
-	var cp Checkpoint
-	if err := json.Unmarshal(job.Params, &p); err != nil {
-		return p, cp, reins.Errorf(reins.EINVALID, "import params: %v", err)
-	}
-	if len(job.Checkpoint) > 0 {
-		if err := json.Unmarshal(job.Checkpoint, &cp); err != nil {
-			return p, cp, reins.Errorf(reins.EINVALID, "import checkpoint: %v", err)
-		}
-	}
-	return p, cp, nil
+	return engine.DecodeJob[Params, Checkpoint](job)
 }
 
 // RatePerSecond implements engine.Processor.

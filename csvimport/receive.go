@@ -13,6 +13,7 @@ import (
 
 	"github.com/reins-dev/reins"
 	"github.com/reins-dev/reins/blob"
+	"github.com/reins-dev/reins/engine"
 )
 
 // Receiver streams an upload's body into the import job's spool. It honours PAUSE by not
@@ -136,18 +137,12 @@ func (rc *Receiver) heartbeat(ctx context.Context, id uuid.UUID, received *atomi
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		tick := time.NewTicker(rc.LeaseTTL / 3)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
+		engine.Every(ctx, rc.LeaseTTL/3, func(ctx context.Context) bool {
 			if err := rc.Store.RenewUpload(ctx, id, received.Load(), rc.LeaseTTL); err != nil && ctx.Err() == nil {
 				rc.Logger.Warn("reins: could not renew an upload's lease", "job_id", id, "error", err)
 			}
-		}
+			return true
+		})
 	}()
 	return func() {
 		cancel()

@@ -190,14 +190,7 @@ func (e *Engine) draining() bool {
 // died or stalled. Every worker process runs it; the store lets one win per job.
 func (e *Engine) rescue(ctx context.Context) {
 	defer close(e.rescuerDone)
-	tick := time.NewTicker(e.cfg.RescueInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+	Every(ctx, e.cfg.RescueInterval, func(ctx context.Context) bool {
 		ids, err := e.store.RescueExpired(ctx, time.Now(), 100)
 		if err != nil && ctx.Err() == nil {
 			e.log.Warn("reins: rescuer could not check leases", "error", err)
@@ -205,7 +198,8 @@ func (e *Engine) rescue(ctx context.Context) {
 		for _, id := range ids {
 			e.log.Warn("reins: took over a job whose run stopped renewing its lease", "job_id", id)
 		}
-	}
+		return true
+	})
 }
 
 // Store returns the engine's store.

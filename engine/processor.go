@@ -2,7 +2,9 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/reins-dev/reins"
 )
@@ -53,3 +55,35 @@ const (
 	// Abandoned: the job is being revoked or has failed; the run must leave nothing behind.
 	Abandoned
 )
+
+// DecodeJob decodes a job's params and checkpoint into a processor's own types. Returns
+// EINVALID naming the job type when either does not decode.
+func DecodeJob[P, C any](job *reins.Job) (P, C, error) {
+	var p P
+	var c C
+	if err := json.Unmarshal(job.Params, &p); err != nil {
+		return p, c, reins.Errorf(reins.EINVALID, "%s params: %v", job.Type, err)
+	}
+	if len(job.Checkpoint) > 0 {
+		if err := json.Unmarshal(job.Checkpoint, &c); err != nil {
+			return p, c, reins.Errorf(reins.EINVALID, "%s checkpoint: %v", job.Type, err)
+		}
+	}
+	return p, c, nil
+}
+
+// Every calls fn every interval until ctx ends or fn returns false.
+func Every(ctx context.Context, interval time.Duration, fn func(ctx context.Context) bool) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if !fn(ctx) {
+			return
+		}
+	}
+}

@@ -84,26 +84,17 @@ func (e *Engine) heartbeat(ctx context.Context, id, lease uuid.UUID) (context.Co
 	var gone atomic.Bool
 	go func() {
 		defer cancel()
-		tick := time.NewTicker(e.cfg.LeaseTTL / 3)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
+		Every(ctx, e.cfg.LeaseTTL/3, func(ctx context.Context) bool {
 			held, err := e.store.RenewLease(ctx, id, lease, e.cfg.LeaseTTL)
 			if err != nil {
 				// The database may be away; keep trying. If the lease expires meanwhile,
 				// the batch fence stops this run when it next commits.
 				e.log.Warn("reins: could not renew a lease", "job_id", id, "error", err)
-				continue
+				return true
 			}
-			if !held {
-				gone.Store(true)
-				return
-			}
-		}
+			gone.Store(!held)
+			return held
+		})
 	}()
 	return ctx, cancel, gone.Load
 }

@@ -35,16 +35,12 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleResult(w http.ResponseWriter, r *http.Request) {
-	id, err := jobID(r)
-	if err != nil {
-		s.error(w, r, err)
+	job, ok := s.loadJob(w, r)
+	if !ok {
 		return
 	}
-	job, err := s.engine.Job(r.Context(), id)
-	if err != nil {
-		s.error(w, r, err)
-		return
-	}
+	id := job.ID
+	var err error
 	switch {
 	case job.Type != reins.JobTypeExport:
 		err = reins.Errorf(reins.ENOTFOUND, "job %s is an %s job; only exports have a result file", id, job.Type)

@@ -85,12 +85,9 @@ func (s *Server) handleJobStatus(w http.ResponseWriter, r *http.Request) {
 		s.handleCommand(w, r, id)
 		return
 	}
-	job, err := s.engine.Job(r.Context(), id)
-	if err != nil {
-		s.error(w, r, err)
-		return
+	if job, ok := s.loadJob(w, r); ok {
+		writeJSON(w, http.StatusOK, toJobJSON(job))
 	}
-	writeJSON(w, http.StatusOK, toJobJSON(job))
 }
 
 func (s *Server) handleCommand(w http.ResponseWriter, r *http.Request, id uuid.UUID) {
@@ -165,17 +162,11 @@ func bodyField(r *http.Request, name string) (string, error) {
 }
 
 func (s *Server) handleJobDetail(w http.ResponseWriter, r *http.Request) {
-	id, err := jobID(r)
-	if err != nil {
-		s.error(w, r, err)
+	job, ok := s.loadJob(w, r)
+	if !ok {
 		return
 	}
-	job, err := s.engine.Job(r.Context(), id)
-	if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	events, err := s.engine.Store().JobEvents(r.Context(), id)
+	events, err := s.engine.Store().JobEvents(r.Context(), job.ID)
 	if err != nil {
 		s.error(w, r, err)
 		return

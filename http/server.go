@@ -133,6 +133,20 @@ func jobID(r *http.Request) (uuid.UUID, error) {
 // handleHealth is liveness: the process serves, and it migrated the database at start (it
 // serves nothing before). It does not fail while the database is away, so an orchestrator
 // does not restart processes that would only wait for it.
+// loadJob reads the {job_id} path value's job, answering the error itself when there is
+// none; ok reports whether the handler may go on.
+func (s *Server) loadJob(w http.ResponseWriter, r *http.Request) (job *reins.Job, ok bool) {
+	id, err := jobID(r)
+	if err == nil {
+		job, err = s.engine.Job(r.Context(), id)
+	}
+	if err != nil {
+		s.error(w, r, err)
+		return nil, false
+	}
+	return job, true
+}
+
 func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }

@@ -269,15 +269,25 @@ func serve(ctx context.Context, cfg Config, mode string, stderr io.Writer) error
 	return m.Close(shutdown)
 }
 
-func migrate(ctx context.Context, cfg Config, stdout io.Writer) error {
+// openMigrated opens the backend and migrates it; the caller closes it.
+func openMigrated(ctx context.Context, cfg Config) (backend, error) {
 	b, err := openBackend(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.Migrate(ctx); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+func migrate(ctx context.Context, cfg Config, stdout io.Writer) error {
+	b, err := openMigrated(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	if err := b.Migrate(ctx); err != nil {
-		return err
-	}
 	fmt.Fprintf(stdout, "migrated %s\n", databaseName(cfg))
 	return nil
 }

@@ -15,14 +15,11 @@ func seed(ctx context.Context, cfg Config, n int64, stdout io.Writer) error {
 	if n < 1 {
 		return fmt.Errorf("--customers must be at least 1, got %d", n)
 	}
-	b, err := openBackend(ctx, cfg)
+	b, err := openMigrated(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	if err := b.Migrate(ctx); err != nil {
-		return err
-	}
 	start := time.Now()
 	if err := b.SeedCustomers(ctx, n, func(i int64) reins.Customer { return demo.Customer(i, n) }); err != nil {
 		return err
