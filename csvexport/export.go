@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -169,15 +170,18 @@ func (t *task) Complete(context.Context) error {
 }
 
 func (t *task) Close(outcome engine.Outcome) error {
-	err := t.file.Close()
 	if outcome == engine.Abandoned {
+		t.file.Close()
 		return t.proc.Blob.DeletePrefix(prefix(t.job.ID))
 	}
 	if t.written == 0 {
 		// No batch of this run committed: its part is in no checkpoint.
+		t.file.Close()
 		return t.proc.Blob.Delete(t.part.Key)
 	}
-	return err
+	// The part's committed bytes must outlive an OS crash as the checkpoint does: sync it
+	// before the job moves on (a later run, or COMPLETED).
+	return errors.Join(t.file.Sync(), t.file.Close())
 }
 
 // OpenResult returns the export's CSV: the committed bytes of each part, in order.
