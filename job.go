@@ -36,6 +36,8 @@ type Job struct {
 	// holds the lease, so a run taken over after it stalled cannot write.
 	Lease          *uuid.UUID
 	LeaseExpiresAt *time.Time
+	// LeaseOwner names the worker process whose run holds the lease, for operators.
+	LeaseOwner *string
 
 	// Done counts the units (rows) the job has committed; Total is nil until known.
 	Done  int64

@@ -29,10 +29,11 @@ type JobStore interface {
 	ApplyCommand(ctx context.Context, id uuid.UUID, cmd Command, actor string) (*Job, Transition, error)
 
 	// StartRun claims the job for a run of the given epoch and kind, taking its lease for
-	// ttl (the returned job's Lease); a processing run moves CREATED to STARTED. Returns
+	// ttl in the name of owner (the returned job's Lease); a processing run moves CREATED to
+	// STARTED. Returns
 	// EFENCED when the epoch is stale or the job's status does not let that kind of run
 	// work, and EBUSY when another run holds an unexpired lease.
-	StartRun(ctx context.Context, id uuid.UUID, epoch int64, kind RunKind, ttl time.Duration) (*Job, error)
+	StartRun(ctx context.Context, id uuid.UUID, epoch int64, kind RunKind, ttl time.Duration, owner string) (*Job, error)
 
 	// RenewLease extends the run's lease by ttl; false means the run lost it.
 	RenewLease(ctx context.Context, id, lease uuid.UUID, ttl time.Duration) (bool, error)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"os"
 	"sync"
 	"time"
 
@@ -40,7 +41,9 @@ type Config struct {
 	LeaseTTL time.Duration
 	// RescueInterval is how often the rescuer looks for expired leases.
 	RescueInterval time.Duration
-	Logger         *slog.Logger
+	// Name identifies this process as the holder of its runs' leases (default host:pid).
+	Name   string
+	Logger *slog.Logger
 }
 
 // WithDefaults returns the config with defaults filled in.
@@ -65,6 +68,10 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.RescueInterval == 0 {
 		c.RescueInterval = 2 * time.Second
+	}
+	if c.Name == "" {
+		host, _ := os.Hostname()
+		c.Name = fmt.Sprintf("%s:%d", host, os.Getpid())
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -42,7 +42,7 @@ func (e *Engine) run(ctx context.Context, args reins.RunArgs) error {
 	signals, unsubscribe := e.notifier.Subscribe(args.JobID)
 	defer unsubscribe()
 
-	job, err := e.store.StartRun(ctx, args.JobID, args.Epoch, args.Run, e.cfg.LeaseTTL)
+	job, err := e.store.StartRun(ctx, args.JobID, args.Epoch, args.Run, e.cfg.LeaseTTL, e.cfg.Name)
 	switch reins.ErrorCode(err) {
 	case "":
 	case reins.EFENCED:

@@ -93,7 +93,7 @@ func testFencing(t *testing.T, open Opener) {
 		t.Fatal(err)
 	}
 	claim := func(epoch int64) (uuid.UUID, error) {
-		j, err := backend.StartRun(ctx, job.ID, epoch, reins.RunProcess, time.Minute)
+		j, err := backend.StartRun(ctx, job.ID, epoch, reins.RunProcess, time.Minute, "test")
 		if err != nil {
 			return uuid.Nil, err
 		}

@@ -37,7 +37,7 @@ func testRescueDeadRun(t *testing.T, open Opener) {
 	if err := backend.CreateJob(context.Background(), job, "test", reins.RunNone); err != nil {
 		t.Fatal(err)
 	}
-	dead, err := backend.StartRun(context.Background(), job.ID, job.Epoch, reins.RunProcess, 300*time.Millisecond)
+	dead, err := backend.StartRun(context.Background(), job.ID, job.Epoch, reins.RunProcess, 300*time.Millisecond, "dead")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,9 +29,16 @@ type jobJSON struct {
 	StartedAt  *string         `json:"started_at"`
 	FinishedAt *string         `json:"finished_at"`
 	History    []eventJSON     `json:"history,omitempty"`
+	// Run names the worker process holding the job's run, while one does.
+	Run *runJSON `json:"run,omitempty"`
 	// Skipped and Errors list an import's rows skipped under on_error=skip.
 	Skipped *int64               `json:"skipped,omitempty"`
 	Errors  []csvimport.RowError `json:"errors,omitempty"`
+}
+
+type runJSON struct {
+	Worker         string `json:"worker"`
+	LeaseExpiresAt string `json:"lease_expires_at"`
 }
 
 type refJSON struct {
@@ -64,6 +71,9 @@ func toJobJSON(j *reins.Job) jobJSON {
 	}
 	if j.Error != "" {
 		out.Error = &j.Error
+	}
+	if j.Lease != nil && j.LeaseOwner != nil && j.LeaseExpiresAt != nil {
+		out.Run = &runJSON{Worker: *j.LeaseOwner, LeaseExpiresAt: rfc3339(*j.LeaseExpiresAt)}
 	}
 	if j.Type == reins.JobTypeImport {
 		skipped, errs := csvimport.Skipped(j)

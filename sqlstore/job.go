@@ -14,14 +14,14 @@ import (
 )
 
 const jobColumns = `id, job_type, status, owner, params, run_epoch, done, total, active_ms,
-	checkpoint, error, created_at, updated_at, started_at, finished_at, lease_token, lease_expires_at`
+	checkpoint, error, created_at, updated_at, started_at, finished_at, lease_token, lease_expires_at, lease_owner`
 
 func scanJob(row Row) (*reins.Job, error) {
 	var j reins.Job
 	var params, checkpoint string
 	if err := row.Scan(&j.ID, &j.Type, &j.Status, &j.Owner, &params, &j.Epoch, &j.Done, &j.Total,
 		&j.ActiveMillis, &checkpoint, &j.Error, &j.CreatedAt, &j.UpdatedAt, &j.StartedAt, &j.FinishedAt,
-		&j.Lease, &j.LeaseExpiresAt); err != nil {
+		&j.Lease, &j.LeaseExpiresAt, &j.LeaseOwner); err != nil {
 		return nil, err
 	}
 	j.Params = json.RawMessage(params)
@@ -194,7 +194,7 @@ func fenced(id uuid.UUID, epoch int64) error {
 }
 
 // StartRun implements reins.JobStore.
-func (s *Store) StartRun(ctx context.Context, id uuid.UUID, epoch int64, kind reins.RunKind, ttl time.Duration) (*reins.Job, error) {
+func (s *Store) StartRun(ctx context.Context, id uuid.UUID, epoch int64, kind reins.RunKind, ttl time.Duration, owner string) (*reins.Job, error) {
 	var job *reins.Job
 	err := s.inTx(ctx, func(tx Tx) error {
 		var err error
@@ -209,9 +209,9 @@ func (s *Store) StartRun(ctx context.Context, id uuid.UUID, epoch int64, kind re
 			return reins.Errorf(reins.EBUSY, "job %s is held by another run until %s", id, job.LeaseExpiresAt.Format(time.RFC3339Nano))
 		}
 		lease, expires := uuid.New(), now.Add(ttl)
-		job.Lease, job.LeaseExpiresAt = &lease, &expires
-		if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET lease_token = $2, lease_expires_at = $3 WHERE id = $1`,
-			id, lease, expires); err != nil {
+		job.Lease, job.LeaseExpiresAt, job.LeaseOwner = &lease, &expires, &owner
+		if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET lease_token = $2, lease_expires_at = $3, lease_owner = $4
+			WHERE id = $1`, id, lease, expires, owner); err != nil {
 			return fmt.Errorf("claim job: %w", err)
 		}
 		if job.Status != reins.StatusCreated {

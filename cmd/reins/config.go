@@ -26,6 +26,8 @@ type Config struct {
 	RunBudget time.Duration
 	// BatchSize is the most rows one batch commits.
 	BatchSize int
+	// Name identifies this process in the jobs it runs (default host:pid).
+	Name string
 }
 
 // DefaultConfig returns the defaults, overridden by REINS_* environment variables. A
@@ -41,6 +43,7 @@ func DefaultConfig() (Config, error) {
 		CommandWait: envDuration("REINS_COMMAND_WAIT", 5*time.Second, &errs),
 		RunBudget:   envDuration("REINS_RUN_BUDGET", 30*time.Second, &errs),
 		BatchSize:   envInt("REINS_BATCH_SIZE", 5000, &errs),
+		Name:        env("REINS_NAME", ""),
 	}
 	return c, errors.Join(errs...)
 }
@@ -78,6 +81,7 @@ func (c *Config) flagSet(name string, stderr io.Writer, withServer bool) *flag.F
 		fs.DurationVar(&c.CommandWait, "command-wait", c.CommandWait, "how long PAUSE/REVOKE wait for the run to stop (REINS_COMMAND_WAIT)")
 		fs.DurationVar(&c.RunBudget, "run-budget", c.RunBudget, "how long one run works before handing over (REINS_RUN_BUDGET)")
 		fs.IntVar(&c.BatchSize, "batch-size", c.BatchSize, "most rows one batch commits (REINS_BATCH_SIZE)")
+		fs.StringVar(&c.Name, "name", c.Name, "this process's name in the jobs it runs; default host:pid (REINS_NAME)")
 	}
 	return fs
 }

@@ -165,6 +165,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		BatchSize:   m.Config.BatchSize,
 		RunBudget:   m.Config.RunBudget,
 		CommandWait: m.Config.CommandWait,
+		Name:        m.Config.Name,
 		Logger:      m.Logger,
 	})
 	if err != nil {

@@ -1,0 +1,1 @@
+ALTER TABLE reins_jobs ADD COLUMN lease_owner TEXT;
