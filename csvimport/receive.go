@@ -64,6 +64,12 @@ func (rc *Receiver) Receive(ctx context.Context, jobID uuid.UUID, fileName strin
 	var received atomic.Int64
 	stopHeartbeat := rc.heartbeat(dbctx, jobID, &received)
 	defer stopHeartbeat()
+	if !job.Status.Runnable() {
+		// Paused before its file arrived: hold the body back until RESUME.
+		if err := rc.obey(ctx, dbctx, jobID, signals, extend); err != nil {
+			return nil, err
+		}
+	}
 	rc.notify(dbctx, jobID)
 	spool, err := rc.Blob.OpenWriter(key, 0)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -91,6 +92,7 @@ func (h *harness) waitRolledBack(id uuid.UUID) {
 func ExerciseImport(t *testing.T, open Opener) {
 	t.Run("ImportPauseResumeExact", func(t *testing.T) { t.Parallel(); testImportPauseResume(t, open) })
 	t.Run("ImportPauseMidTransfer", func(t *testing.T) { t.Parallel(); testImportPauseMidTransfer(t, open) })
+	t.Run("ImportPausedBeforeUpload", func(t *testing.T) { t.Parallel(); testImportPausedBeforeUpload(t, open) })
 	t.Run("ImportRevoke", func(t *testing.T) { t.Parallel(); testImportRevoke(t, open) })
 	t.Run("ImportOnError", func(t *testing.T) { t.Parallel(); testImportOnError(t, open) })
 	t.Run("ImportMalformed", func(t *testing.T) { t.Parallel(); testImportMalformed(t, open) })
@@ -177,6 +179,52 @@ func testImportPauseMidTransfer(t *testing.T, open Opener) {
 	if rows, emails := h.imported(job.ID); rows != n || emails != n {
 		t.Fatalf("imported %d rows (%d distinct emails), want %d", rows, emails, n)
 	}
+}
+
+// testImportPausedBeforeUpload pauses an import before its file arrives: the transfer waits
+// for RESUME before it reads a byte.
+func testImportPausedBeforeUpload(t *testing.T, open Opener) {
+	h := newHarness(t, open(t), engine.Config{Workers: 2, BatchSize: 500})
+	job := h.newImport(csvimport.Params{OnError: csvimport.OnErrorAbort})
+	if got := h.command(job.ID, reins.CommandPause); got.Status != reins.StatusPaused {
+		t.Fatalf("PAUSE of a job waiting for its file answered %s", got.Status)
+	}
+	result := make(chan error, 1)
+	body := &countingReader{r: bytes.NewReader(importCSV(1000, nil))}
+	go func() {
+		_, err := h.receiver().Receive(context.Background(), job.ID, "test.csv", body, nil)
+		result <- err
+	}()
+	select {
+	case err := <-result:
+		t.Fatalf("the transfer of a paused job finished (err %v)", err)
+	case <-time.After(200 * time.Millisecond): // an observation window: the transfer must hold
+	}
+	if n := body.n.Load(); n > 2*256<<10 {
+		t.Fatalf("%d bytes were read while paused", n)
+	}
+	if got := h.command(job.ID, reins.CommandResume); got.Status != reins.StatusResumed {
+		t.Fatalf("RESUME answered %s", got.Status)
+	}
+	if err := <-result; err != nil {
+		t.Fatalf("transfer after RESUME: %v", err)
+	}
+	h.waitStatus(job.ID, reins.StatusCompleted)
+	if rows, _ := h.imported(job.ID); rows != 1000 {
+		t.Fatalf("imported %d rows, want 1000", rows)
+	}
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 func testImportRevoke(t *testing.T, open Opener) {
