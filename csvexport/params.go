@@ -57,7 +57,13 @@ func parseDate(name, value string) (time.Time, error) {
 func (p Params) Range() (from, to time.Time) {
 	from, _ = time.Parse(dateLayout, p.DateGTE)
 	to, _ = time.Parse(dateLayout, p.DateLTE)
-	return from, to.AddDate(0, 0, 1)
+	to = to.AddDate(0, 0, 1)
+	if to.Year() > 9999 {
+		// Year 10000 has no four-digit form: SQLite, which compares times as text, would
+		// sort it before every date. The last microsecond of 9999 is as good an end.
+		to = time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC)
+	}
+	return from, to
 }
 
 // NewJob returns a CREATED export job for p.

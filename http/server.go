@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,38 +36,48 @@ func NewServer(e *engine.Engine, b *blob.Store, log *slog.Logger) *Server {
 	s := &Server{engine: e, blob: b, log: log, mux: http.NewServeMux()}
 	s.receiver = &csvimport.Receiver{Store: e.Store(), Notifier: e.Notifier(), Blob: b, MaxPause: time.Hour,
 		IdleTimeout: 2 * time.Minute, PollInterval: time.Second, LeaseTTL: 6 * time.Second, Logger: log}
-	s.route("/healthz", s.handleHealth, http.MethodGet)
-	s.route("/readyz", s.handleReady, http.MethodGet)
-	s.route("/api/v1/new-job", s.handleNewJob, http.MethodGet, http.MethodPost)
-	s.route("/api/v1/job-status/{job_id}", s.handleJobStatus, http.MethodGet, http.MethodPost)
-	s.route("/api/v1/export", s.handleExport, http.MethodGet)
-	s.route("/api/v1/upload", s.handleUpload, http.MethodPost)
-	s.route("/api/v1/jobs", s.handleListJobs, http.MethodGet)
-	s.route("/api/v1/jobs/{job_id}", s.handleJobDetail, http.MethodGet)
-	s.route("/api/v1/jobs/{job_id}/result", s.handleResult, http.MethodGet)
-	s.route("/api/v1/docs", s.handleDocs, http.MethodGet)
+	// The old API's GETs create jobs (new-job, export): HEAD is served only where GET
+	// merely reads.
+	s.route("/healthz", s.handleHealth, reads, http.MethodGet)
+	s.route("/readyz", s.handleReady, reads, http.MethodGet)
+	s.route("/api/v1/new-job", s.handleNewJob, writes, http.MethodGet, http.MethodPost)
+	s.route("/api/v1/job-status/{job_id}", s.handleJobStatus, reads, http.MethodGet, http.MethodPost)
+	s.route("/api/v1/export", s.handleExport, writes, http.MethodGet)
+	s.route("/api/v1/upload", s.handleUpload, writes, http.MethodPost)
+	s.route("/api/v1/jobs", s.handleListJobs, reads, http.MethodGet)
+	s.route("/api/v1/jobs/{job_id}", s.handleJobDetail, reads, http.MethodGet)
+	s.route("/api/v1/jobs/{job_id}/result", s.handleResult, reads, http.MethodGet)
+	s.route("/api/v1/docs", s.handleDocs, reads, http.MethodGet)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, reins.Errorf(reins.ENOTFOUND, "no endpoint at %s", r.URL.Path))
 	})
 	return s
 }
 
-// route registers h at path with and without a trailing slash, answering a method that is
-// not allowed with a JSON 405 (the mux's own answer is plain text).
-func (s *Server) route(path string, h http.HandlerFunc, methods ...string) {
+// Whether an endpoint's GET only reads, so HEAD may be served by it.
+const (
+	reads  = true
+	writes = false
+)
+
+// route registers h at exactly path, with and without a trailing slash (and nothing below
+// it), answering a method that is not allowed with a JSON 405 (the mux's own answer is
+// plain text).
+func (s *Server) route(path string, h http.HandlerFunc, headOK bool, methods ...string) {
+	if headOK && slices.Contains(methods, http.MethodGet) {
+		methods = append(methods, http.MethodHead)
+	}
 	allowed := strings.Join(methods, ", ")
 	handler := func(w http.ResponseWriter, r *http.Request) {
-		for _, m := range methods {
-			if r.Method == m || (r.Method == http.MethodHead && m == http.MethodGet) {
-				h(w, r)
-				return
-			}
+		if slices.Contains(methods, r.Method) {
+			h(w, r)
+			return
 		}
 		w.Header().Set("Allow", allowed)
 		s.error(w, r, reins.Errorf(reins.EMETHOD, "method %s is not allowed on %s; use %s", r.Method, r.URL.Path, allowed))
 	}
 	s.mux.HandleFunc(path, handler)
-	s.mux.HandleFunc(path+"/", handler)
+	s.mux.HandleFunc(path+"/{$}", handler)
 }
 
 // ServeHTTP implements http.Handler.

@@ -193,4 +193,3 @@ func checkImported(t *testing.T, url, id string, n int64) {
 		t.Fatalf("import %s: %d rows, %d distinct emails; want %d of each", id, rows, emails, n)
 	}
 }
-

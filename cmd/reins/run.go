@@ -171,7 +171,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	if err = m.Engine.Start(ctx); err != nil {
+	// The workers live until Close drains them: a cancelled ctx (SIGTERM) must not cut the
+	// runs off mid-batch, which River would do to a client whose start context ends.
+	if err = m.Engine.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start workers: %w", err)
 	}
 	var handler http.Handler = reinshttp.NewServer(m.Engine, m.Blob, m.Logger)
