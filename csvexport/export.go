@@ -48,12 +48,6 @@ func decode(job *reins.Job) (Params, Checkpoint, error) {
 	return engine.DecodeJob[Params, Checkpoint](job)
 }
 
-// RatePerSecond implements engine.Processor.
-func (x *Processor) RatePerSecond(job *reins.Job) int {
-	p, _, _ := decode(job)
-	return p.MaxRowsPerS
-}
-
 // Rollback implements engine.Processor: it deletes every part of the export.
 func (x *Processor) Rollback(_ context.Context, job *reins.Job) error {
 	return x.Blob.DeletePrefix(prefix(job.ID))

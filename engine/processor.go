@@ -21,9 +21,6 @@ type Processor interface {
 	// Rollback removes the job's partial work that is not rows in the database (files). Rows
 	// the job inserted are deleted by the engine in fenced batches. It must be idempotent.
 	Rollback(ctx context.Context, job *reins.Job) error
-
-	// RatePerSecond is the job's throttle in rows per second, 0 for none.
-	RatePerSecond(job *reins.Job) int
 }
 
 // Task is one processing run of a job.
@@ -70,6 +67,16 @@ func DecodeJob[P, C any](job *reins.Job) (P, C, error) {
 		}
 	}
 	return p, c, nil
+}
+
+// rateOf is the job's throttle in rows per second (0 for none): the max_rows_per_s every
+// job type's params accept.
+func rateOf(job *reins.Job) int {
+	var p struct {
+		MaxRowsPerS int `json:"max_rows_per_s"`
+	}
+	_ = json.Unmarshal(job.Params, &p)
+	return p.MaxRowsPerS
 }
 
 // Every calls fn every interval until ctx ends or fn returns false.

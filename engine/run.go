@@ -117,7 +117,7 @@ func (e *Engine) process(ctx context.Context, job *reins.Job, args reins.RunArgs
 		}
 	}()
 
-	rate := proc.RatePerSecond(job)
+	rate := rateOf(job)
 	start := time.Now()
 	last := start
 	var doneInRun int64
