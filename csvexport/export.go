@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -127,6 +126,11 @@ func (t *task) Next(ctx context.Context, limit int) (*reins.Batch, bool, error) 
 	if err := t.w.Flush(); err != nil {
 		return nil, false, fmt.Errorf("write export part: %w", err)
 	}
+	// The checkpoint about to commit counts these bytes: they must survive the node
+	// crashing, not only this process.
+	if err := t.file.Sync(); err != nil {
+		return nil, false, fmt.Errorf("sync export part: %w", err)
+	}
 	size := t.out.n
 	next := t.cp
 	next.Parts = append([]Part(nil), t.cp.Parts...)
@@ -159,9 +163,7 @@ func (t *task) Committed(b *reins.Batch) {
 	}
 }
 
-func (t *task) Complete(context.Context) error {
-	return t.file.Sync()
-}
+func (t *task) Complete(context.Context) error { return nil }
 
 func (t *task) Close(outcome engine.Outcome) error {
 	if outcome == engine.Abandoned {
@@ -173,9 +175,7 @@ func (t *task) Close(outcome engine.Outcome) error {
 		t.file.Close()
 		return t.proc.Blob.Delete(t.part.Key)
 	}
-	// The part's committed bytes must outlive an OS crash as the checkpoint does: sync it
-	// before the job moves on (a later run, or COMPLETED).
-	return errors.Join(t.file.Sync(), t.file.Close())
+	return t.file.Close()
 }
 
 // OpenResult returns the export's CSV: the committed bytes of each part, in order.

@@ -29,7 +29,7 @@ import (
 type Opener func(t testing.TB) reinstest.Backend
 
 // waitLimit bounds every wait in the suite; reaching it fails the test.
-const waitLimit = 60 * time.Second
+const waitLimit = 3 * time.Minute
 
 // harness is an engine with workers on a fresh backend.
 type harness struct {

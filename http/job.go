@@ -101,9 +101,14 @@ func (s *Server) handleJobStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleCommand(w http.ResponseWriter, r *http.Request, id uuid.UUID) {
-	raw, err := bodyField(r, "status")
+	values, err := bodyValues(r)
 	if err != nil {
 		s.error(w, r, err)
+		return
+	}
+	raw, ok := values["status"]
+	if !ok {
+		s.error(w, r, reins.Errorf(reins.EINVALID, "'status' not present in request body"))
 		return
 	}
 	cmd, err := reins.ParseCommand(raw)
@@ -122,37 +127,42 @@ func (s *Server) handleCommand(w http.ResponseWriter, r *http.Request, id uuid.U
 // maxBodyBytes bounds a command's body; commands are a few bytes.
 const maxBodyBytes = 1 << 20
 
-// bodyField reads one string field from a form-encoded, multipart or JSON body.
-func bodyField(r *http.Request, name string) (string, error) {
+// bodyValues reads a form-encoded, multipart or JSON object body once, into its top-level
+// fields. A JSON number or boolean is kept as its text; other JSON values are refused.
+func bodyValues(r *http.Request) (map[string]string, error) {
 	r.Body = http.MaxBytesReader(nil, r.Body, maxBodyBytes)
-	missing := reins.Errorf(reins.EINVALID, "'%s' not present in request body", name)
 	ct := r.Header.Get("Content-Type")
 	mediaType := ""
 	if ct != "" {
 		var err error
 		if mediaType, _, err = mime.ParseMediaType(ct); err != nil {
-			return "", reins.Errorf(reins.EUNSUPPORTED, "malformed Content-Type %q: send form-encoded or JSON", ct)
+			return nil, reins.Errorf(reins.EUNSUPPORTED, "malformed Content-Type %q: send form-encoded or JSON", ct)
 		}
 	}
 	switch mediaType {
 	case "application/json":
-		var body map[string]any
-		dec := json.NewDecoder(r.Body)
-		if err := dec.Decode(&body); err != nil {
+		var body map[string]json.RawMessage
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
 			if errors.Is(err, io.EOF) {
-				return "", missing
+				return map[string]string{}, nil
 			}
-			return "", reins.Errorf(reins.EINVALID, "request body is not a valid JSON object: %v", err)
+			return nil, reins.Errorf(reins.EINVALID, "request body is not a valid JSON object: %v", err)
 		}
-		v, ok := body[name]
-		if !ok || v == nil {
-			return "", missing
+		values := make(map[string]string, len(body))
+		for name, raw := range body {
+			var v any
+			_ = json.Unmarshal(raw, &v)
+			switch v := v.(type) {
+			case nil:
+			case string:
+				values[name] = v
+			case float64, bool:
+				values[name] = string(raw)
+			default:
+				return nil, reins.Errorf(reins.EINVALID, "'%s' must be a string", name)
+			}
 		}
-		str, ok := v.(string)
-		if !ok {
-			return "", reins.Errorf(reins.EINVALID, "'%s' must be a string", name)
-		}
-		return str, nil
+		return values, nil
 	case "application/x-www-form-urlencoded", "multipart/form-data", "":
 		var err error
 		if mediaType == "multipart/form-data" {
@@ -161,14 +171,15 @@ func bodyField(r *http.Request, name string) (string, error) {
 			err = r.ParseForm()
 		}
 		if err != nil {
-			return "", reins.Errorf(reins.EINVALID, "request body is not a valid form: %v", err)
+			return nil, reins.Errorf(reins.EINVALID, "request body is not a valid form: %v", err)
 		}
-		if _, ok := r.PostForm[name]; !ok {
-			return "", missing
+		values := make(map[string]string, len(r.PostForm))
+		for name := range r.PostForm {
+			values[name] = r.PostForm.Get(name)
 		}
-		return r.PostForm.Get(name), nil
+		return values, nil
 	}
-	return "", reins.Errorf(reins.EUNSUPPORTED, "unsupported Content-Type %q: send form-encoded or JSON", mediaType)
+	return nil, reins.Errorf(reins.EUNSUPPORTED, "unsupported Content-Type %q: send form-encoded or JSON", mediaType)
 }
 
 func (s *Server) handleJobDetail(w http.ResponseWriter, r *http.Request) {

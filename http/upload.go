@@ -6,7 +6,6 @@ import (
 	"mime"
 	"net/http"
 	"path"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -16,17 +15,22 @@ import (
 )
 
 func (s *Server) handleNewJob(w http.ResponseWriter, r *http.Request) {
-	maxRate, err := param(r, "max_rows_per_s")
-	if err != nil {
-		s.error(w, r, err)
-		return
+	// Parameters come in the query, or for a POST also in a form or JSON body.
+	values := map[string]string{}
+	if r.Method == http.MethodPost && r.ContentLength != 0 {
+		var err error
+		if values, err = bodyValues(r); err != nil {
+			s.error(w, r, err)
+			return
+		}
 	}
-	onError, err := param(r, "on_error")
-	if err != nil {
-		s.error(w, r, err)
-		return
+	q := r.URL.Query()
+	for _, name := range []string{"max_rows_per_s", "on_error"} {
+		if q.Has(name) {
+			values[name] = q.Get(name)
+		}
 	}
-	params, err := csvimport.ParseParams(maxRate, onError)
+	params, err := csvimport.ParseParams(values["max_rows_per_s"], values["on_error"])
 	if err != nil {
 		s.error(w, r, err)
 		return
@@ -45,18 +49,6 @@ func (s *Server) handleNewJob(w http.ResponseWriter, r *http.Request) {
 		"job_status": job.Status,
 		"ref":        refJSON{URL: "upload?job_id=" + job.ID.String()},
 	})
-}
-
-// param reads an optional parameter from the query or, for a POST, from its body.
-func param(r *http.Request, name string) (string, error) {
-	if v := r.URL.Query().Get(name); v != "" || r.Method != http.MethodPost || r.ContentLength == 0 {
-		return v, nil
-	}
-	v, err := bodyField(r, name)
-	if reins.ErrorCode(err) == reins.EINVALID && strings.Contains(reins.ErrorMessage(err), "not present") {
-		return "", nil
-	}
-	return v, err
 }
 
 // handleUpload streams an upload into its import job: a multipart field "file", or a raw

@@ -260,3 +260,29 @@ func TestUploadTransferE2E(t *testing.T) {
 		})
 	})
 }
+
+// TestNewJobBodies creates upload jobs with parameters in the query, a form and a JSON body:
+// each reaches the job.
+func TestNewJobBodies(t *testing.T) {
+	t.Parallel()
+	forEachKind(t, func(t *testing.T, kind reinstest.Kind) {
+		m := startMain(t, kind)
+		c := newClient(t, m.Addr())
+		for _, tc := range []struct {
+			name string
+			r    *response
+		}{
+			{"query", c.get("/api/v1/new-job/?on_error=skip&max_rows_per_s=250")},
+			{"form", c.do(http.MethodPost, "/api/v1/new-job/", strings.NewReader("on_error=skip&max_rows_per_s=250"), "application/x-www-form-urlencoded")},
+			{"json", c.do(http.MethodPost, "/api/v1/new-job/", strings.NewReader(`{"on_error": "skip", "max_rows_per_s": 250}`), "application/json")},
+		} {
+			expectOK(t, tc.r)
+			id := tc.r.json(t)["job_id"].(string)
+			params, _ := c.get("/api/v1/jobs/" + id + "/").json(t)["params"].(map[string]any)
+			if params["on_error"] != "skip" || params["max_rows_per_s"] != float64(250) {
+				t.Errorf("%s: the job's params are %v, want on_error=skip and max_rows_per_s=250", tc.name, params)
+			}
+		}
+		expectError(t, c.do(http.MethodPost, "/api/v1/new-job/", strings.NewReader(`{"on_error": ["skip"]}`), "application/json"), http.StatusBadRequest, "on_error")
+	})
+}

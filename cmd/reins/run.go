@@ -27,7 +27,7 @@ const usage = `reins runs long data jobs you can pause, resume and revoke at any
 
 Usage:
   reins serve   [flags]   API and workers in one process (the default single-node mode)
-  reins worker  [flags]   workers only, for scale-out; serves /healthz on --addr
+  reins worker  [flags]   workers only, for scale-out; serves /healthz and /readyz on --addr
   reins migrate [flags]   apply database migrations and exit
   reins seed --customers N [flags]   insert N deterministic demo customers
   reins probe URL           GET URL and exit 0 on 200 (a health check without curl)
