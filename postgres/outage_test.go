@@ -123,7 +123,6 @@ func TestDatabaseOutage(t *testing.T) {
 	if reinstest.DatabaseURL(t) == "" {
 		t.Skip("TEST_DATABASE_URL is not set (CI sets it, and fails without it)")
 	}
-	ctx := context.Background()
 	direct, err := url.Parse(reinstest.PostgresURL(t))
 	if err != nil {
 		t.Fatal(err)
@@ -135,8 +134,16 @@ func TestDatabaseOutage(t *testing.T) {
 	px := startProxy(t, upstream)
 	viaProxy := *direct
 	viaProxy.Host = px.ln.Addr().String()
+	exportThrough(t, viaProxy.String(), px.cut, px.restore)
+}
 
-	db, err := postgres.Open(ctx, viaProxy.String())
+// exportThrough runs an export on the database at dbURL and calls down in its middle: from
+// then until up, every answer for the job is the job or a 503 with an error_message (never
+// a 500), /readyz fails and /healthz does not; after up, it all recovers by itself and the
+// export completes with every row exactly once.
+func exportThrough(t *testing.T, dbURL string, down, up func()) {
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +186,7 @@ func TestDatabaseOutage(t *testing.T) {
 		return b["progress"].(map[string]any)["done"].(float64) > 0
 	})
 
-	px.cut()
+	down()
 	// Every answer during the outage is the job or a 503: never a 500.
 	for i := 0; i < 20; i++ {
 		if status, body := getJSON(t, jobURL); status != http.StatusOK && status != http.StatusServiceUnavailable {
@@ -194,7 +201,7 @@ func TestDatabaseOutage(t *testing.T) {
 	if status, _ := getJSON(t, srv.URL+"/healthz"); status != http.StatusOK {
 		t.Fatalf("liveness failed during the outage: %d", status)
 	}
-	px.restore()
+	up()
 
 	waitHTTP(t, srv.URL+"/readyz", http.StatusOK, nil)
 	waitHTTP(t, jobURL, http.StatusOK, func(b map[string]any) bool { return b["job_status"] == "COMPLETED" })
