@@ -49,8 +49,9 @@ type JobStore interface {
 	RescueExpired(ctx context.Context, now time.Time, limit int) ([]uuid.UUID, error)
 
 	// CommitBatch commits one batch of a run: its data effects, checkpoint and progress in
-	// one transaction fenced by the run's epoch. Returns EFENCED when the run lost its claim;
-	// nothing of the batch is then written.
+	// one transaction fenced by the run's epoch and lease. A batch in flight when PAUSE
+	// arrives still commits (the job is PAUSING), so no work is redone. Returns EFENCED when
+	// the run lost its claim; nothing of the batch is then written.
 	CommitBatch(ctx context.Context, b *Batch) (*BatchResult, error)
 
 	// FinishRun moves the job from one of b.From to b.To when the run's epoch still holds,
@@ -88,6 +89,8 @@ type Batch struct {
 // BatchResult tells a run what its batch did.
 type BatchResult struct {
 	Deleted int64
+	// Status is the job's status when the batch committed: PAUSING tells the run to stop.
+	Status Status
 }
 
 // Finish is a run's final status change.

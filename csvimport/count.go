@@ -26,7 +26,7 @@ func startCounter(now time.Time) *counter {
 			return
 		}
 		for {
-			_, err := r.Next()
+			err := r.Skip()
 			var rowErr *RowError
 			switch {
 			case err == nil || errors.As(err, &rowErr):

@@ -49,7 +49,7 @@ type Config struct {
 // WithDefaults returns the config with defaults filled in.
 func (c Config) WithDefaults() Config {
 	if c.BatchSize == 0 {
-		c.BatchSize = 5000
+		c.BatchSize = 20000
 	}
 	if c.RunBudget == 0 {
 		c.RunBudget = 30 * time.Second

@@ -141,7 +141,8 @@ func (e *Engine) process(ctx context.Context, job *reins.Job, args reins.RunArgs
 		now := time.Now()
 		b.JobID, b.Epoch, b.Kind, b.Lease = job.ID, args.Epoch, args.Run, lease
 		b.ActiveMillis = now.Sub(last).Milliseconds()
-		if _, err := e.store.CommitBatch(ctx, b); err != nil {
+		res, err := e.store.CommitBatch(ctx, b)
+		if err != nil {
 			return e.stopped(ctx, args, err, &outcome)
 		}
 		task.Committed(b)
@@ -154,7 +155,9 @@ func (e *Engine) process(ctx context.Context, job *reins.Job, args reins.RunArgs
 				return err
 			}
 			ok, err := e.store.FinishRun(ctx, &reins.Finish{JobID: job.ID, Epoch: args.Epoch, Lease: &lease,
-				From: []reins.Status{reins.StatusStarted, reins.StatusResumed}, To: reins.StatusCompleted, Actor: "worker"})
+				// A PAUSE that came during the last batch finds the job complete.
+				From: []reins.Status{reins.StatusStarted, reins.StatusResumed, reins.StatusPausing},
+				To:   reins.StatusCompleted, Actor: "worker"})
 			if err != nil {
 				return err
 			}
@@ -163,6 +166,11 @@ func (e *Engine) process(ctx context.Context, job *reins.Job, args reins.RunArgs
 			}
 			outcome = Completed
 			return e.notify(ctx, job.ID)
+		}
+
+		if res.Status == reins.StatusPausing {
+			// The batch in flight when PAUSE came is in; now stop and acknowledge.
+			return e.stopped(ctx, args, fenced(args), &outcome)
 		}
 
 		// Between batches: honour the throttle, and stop at once when a command arrives.

@@ -132,12 +132,22 @@ func testFencing(t *testing.T, open Opener) {
 	if err := commit(1, b); err != nil {
 		t.Fatalf("the new run's commit: %v", err)
 	}
-	// PAUSE records the intent: the run can no longer commit.
+	// PAUSE records the intent: the batch in flight still commits, and tells the run to
+	// stop; once the run acknowledges (PAUSED), nothing more can commit.
 	if _, _, err := backend.ApplyCommand(ctx, job.ID, reins.CommandPause, "test"); err != nil {
 		t.Fatal(err)
 	}
+	res, err := backend.CommitBatch(ctx, &reins.Batch{JobID: job.ID, Epoch: 1, Kind: reins.RunProcess,
+		Lease: b, DoneDelta: 10, Checkpoint: []byte(`{"n":2}`)})
+	if err != nil || res.Status != reins.StatusPausing {
+		t.Fatalf("the batch in flight at PAUSE: got %+v, %v; want it committed, status PAUSING", res, err)
+	}
+	if ok, err := backend.FinishRun(ctx, &reins.Finish{JobID: job.ID, Epoch: 1, Lease: &b,
+		From: []reins.Status{reins.StatusPausing}, To: reins.StatusPaused, Actor: "test"}); err != nil || !ok {
+		t.Fatalf("acknowledging the pause: %v, %v", ok, err)
+	}
 	if err := commit(1, b); reins.ErrorCode(err) != reins.EFENCED {
-		t.Fatalf("commit while PAUSING: got %v, want EFENCED", err)
+		t.Fatalf("commit while PAUSED: got %v, want EFENCED", err)
 	}
 	// RESUME moves the epoch: the old run stays fenced off and may not claim the job.
 	if _, _, err := backend.ApplyCommand(ctx, job.ID, reins.CommandResume, "test"); err != nil {
@@ -157,8 +167,8 @@ func testFencing(t *testing.T, open Opener) {
 		t.Fatalf("commit of the current epoch: %v", err)
 	}
 	got, _ := backend.FindJob(ctx, job.ID)
-	if got.Done != 30 {
-		t.Fatalf("done = %d, want 30: only the three unfenced batches count", got.Done)
+	if got.Done != 40 {
+		t.Fatalf("done = %d, want 40: only the four unfenced batches count", got.Done)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
@@ -204,11 +205,19 @@ func (t *txn) InsertRun(ctx context.Context, args reins.RunArgs) error {
 
 // InsertCustomers loads rows with COPY, the fastest path Postgres has.
 func (t *txn) InsertCustomers(ctx context.Context, jobID *uuid.UUID, rows []reins.Customer) error {
+	// pgtype.UUID encodes directly; a *uuid.UUID would go through text on every row.
+	var job pgtype.UUID
+	if jobID != nil {
+		job = pgtype.UUID{Bytes: *jobID, Valid: true}
+	}
+	row := make([]any, 8)
 	_, err := t.tx.CopyFrom(ctx, pgx.Identifier{"customers"},
 		[]string{"first_name", "last_name", "address", "email", "age", "company", "created_at", "job_id"},
 		pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
 			c := &rows[i]
-			return []any{c.FirstName, c.LastName, c.Address, c.Email, c.Age, c.Company, c.CreatedAt, jobID}, nil
+			row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7] =
+				c.FirstName, c.LastName, c.Address, c.Email, c.Age, c.Company, c.CreatedAt, job
+			return row, nil
 		}))
 	return err
 }

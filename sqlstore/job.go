@@ -172,12 +172,14 @@ func (s *Store) ApplyCommand(ctx context.Context, id uuid.UUID, cmd reins.Comman
 	return job, t, nil
 }
 
-// runStatuses are the statuses in which a run of each kind may work and commit.
+// runStatuses are the statuses in which a run of each kind may commit a batch. A batch in
+// flight when PAUSE arrives still commits (PAUSING), so no work is thrown away and redone;
+// the run then stops and acknowledges.
 func runStatuses(kind reins.RunKind) []reins.Status {
 	if kind == reins.RunRollback {
 		return []reins.Status{reins.StatusRevoking, reins.StatusFailed}
 	}
-	return []reins.Status{reins.StatusStarted, reins.StatusResumed}
+	return []reins.Status{reins.StatusStarted, reins.StatusResumed, reins.StatusPausing}
 }
 
 // statusList renders statuses as a SQL list of literals; they come from constants only.
@@ -199,15 +201,15 @@ func (s *Store) CommitBatch(ctx context.Context, b *reins.Batch) (*reins.BatchRe
 	err := s.inTx(ctx, func(tx Tx) error {
 		// The fenced update comes first: it takes the job row's lock, so a command that moves
 		// the epoch either commits before (and this batch writes nothing) or waits for us.
-		n, err := tx.Exec(ctx, `UPDATE reins_jobs SET done = done + $3, total = COALESCE($4, total),
+		err := tx.QueryRow(ctx, `UPDATE reins_jobs SET done = done + $3, total = COALESCE($4, total),
 			active_ms = active_ms + $5, checkpoint = $6, updated_at = $7
-			WHERE id = $1 AND run_epoch = $2 AND lease_token = $8 AND status IN `+statusList(runStatuses(b.Kind)),
-			b.JobID, b.Epoch, b.DoneDelta, b.Total, b.ActiveMillis, jsonText(b.Checkpoint), s.Now(), b.Lease)
-		if err != nil {
-			return fmt.Errorf("commit batch: %w", err)
-		}
-		if n == 0 {
+			WHERE id = $1 AND run_epoch = $2 AND lease_token = $8 AND status IN `+statusList(runStatuses(b.Kind))+`
+			RETURNING status`,
+			b.JobID, b.Epoch, b.DoneDelta, b.Total, b.ActiveMillis, jsonText(b.Checkpoint), s.Now(), b.Lease).Scan(&res.Status)
+		if s.conn.IsNoRows(err) {
 			return fenced(b.JobID, b.Epoch)
+		} else if err != nil {
+			return fmt.Errorf("commit batch: %w", err)
 		}
 		if len(b.Insert) > 0 {
 			if err := tx.InsertCustomers(ctx, &b.JobID, b.Insert); err != nil {

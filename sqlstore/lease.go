@@ -49,12 +49,12 @@ func (s *Store) StartRun(ctx context.Context, id uuid.UUID, epoch int64, kind re
 }
 
 // claimStatuses are the statuses in which a run of each kind may claim a job: a processing
-// run also claims a CREATED job (and starts it).
+// run claims a CREATED job (and starts it), but not a PAUSING one, which it acknowledges.
 func claimStatuses(kind reins.RunKind) []reins.Status {
 	if kind == reins.RunRollback {
 		return runStatuses(kind)
 	}
-	return append(runStatuses(kind), reins.StatusCreated)
+	return []reins.Status{reins.StatusCreated, reins.StatusStarted, reins.StatusResumed}
 }
 
 // RenewLease implements reins.JobStore.

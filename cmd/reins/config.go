@@ -42,7 +42,7 @@ func DefaultConfig() (Config, error) {
 		Grace:       envDuration("REINS_GRACE", 25*time.Second, &errs),
 		CommandWait: envDuration("REINS_COMMAND_WAIT", 5*time.Second, &errs),
 		RunBudget:   envDuration("REINS_RUN_BUDGET", 30*time.Second, &errs),
-		BatchSize:   envInt("REINS_BATCH_SIZE", 5000, &errs),
+		BatchSize:   envInt("REINS_BATCH_SIZE", 20000, &errs),
 		Name:        env("REINS_NAME", ""),
 	}
 	return c, errors.Join(errs...)
