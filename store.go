@@ -3,6 +3,7 @@ package reins
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"time"
 
 	"github.com/google/uuid"
@@ -116,6 +117,11 @@ type CustomerStore interface {
 
 	// CountImported counts the customers an import job inserted, and their distinct emails.
 	CountImported(ctx context.Context, jobID uuid.UUID) (rows, distinctEmails int64, err error)
+
+	// ExportCSV writes up to limit customers created in [from, to), in (created_at, id) order
+	// strictly after the given key, to w as CSV records (no header), as fast as the database
+	// allows (COPY on Postgres). It returns how many it wrote and the key of the last.
+	ExportCSV(ctx context.Context, w io.Writer, from, to time.Time, after CustomerKey, limit int) (int, CustomerKey, error)
 
 	// SeedCustomers inserts n generated customers as fast as the database allows.
 	SeedCustomers(ctx context.Context, n int64, gen func(i int64) Customer) error

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -76,11 +75,12 @@ func (x *Processor) Begin(ctx context.Context, job *reins.Job) (engine.Task, err
 	t.file = f
 	t.out = &countingWriter{w: f}
 	t.w = bufio.NewWriterSize(t.out, 256<<10)
-	t.csv = csv.NewWriter(t.w)
 	if len(cp.Parts) == 0 {
-		if err := t.csv.Write(reins.CustomerColumns); err != nil {
+		header := csv.NewWriter(t.w)
+		_ = header.Write(reins.CustomerColumns)
+		if header.Flush(); header.Error() != nil {
 			f.Close()
-			return nil, err
+			return nil, header.Error()
 		}
 	}
 	return t, nil
@@ -99,29 +99,12 @@ type task struct {
 	file    *os.File
 	out     *countingWriter
 	w       *bufio.Writer
-	csv     *csv.Writer
-	record  []string
 }
 
 func (t *task) Next(ctx context.Context, limit int) (*reins.Batch, bool, error) {
-	rows, err := t.proc.Store.ListCustomers(ctx, t.from, t.to, t.cp.After, limit)
+	n, last, err := t.proc.Store.ExportCSV(ctx, t.w, t.from, t.to, t.cp.After, limit)
 	if err != nil {
 		return nil, false, err
-	}
-	if t.record == nil {
-		t.record = make([]string, len(reins.CustomerColumns))
-	}
-	for i := range rows {
-		c := &rows[i]
-		t.record[0], t.record[1], t.record[2], t.record[3] = c.FirstName, c.LastName, c.Address, c.Email
-		t.record[4], t.record[5] = strconv.Itoa(c.Age), c.Company
-		if err := t.csv.Write(t.record); err != nil {
-			return nil, false, err
-		}
-	}
-	t.csv.Flush()
-	if err := t.csv.Error(); err != nil {
-		return nil, false, fmt.Errorf("write export part: %w", err)
 	}
 	if err := t.w.Flush(); err != nil {
 		return nil, false, fmt.Errorf("write export part: %w", err)
@@ -137,18 +120,16 @@ func (t *task) Next(ctx context.Context, limit int) (*reins.Batch, bool, error) 
 	if size > 0 {
 		next.Parts = append(next.Parts, Part{Key: t.part.Key, Size: size})
 	}
-	if n := len(rows); n > 0 {
-		next.After = reins.CustomerKey{CreatedAt: rows[n-1].CreatedAt, ID: rows[n-1].ID}
-	}
+	next.After = last
 	raw, err := json.Marshal(next)
 	if err != nil {
 		return nil, false, err
 	}
-	b := &reins.Batch{DoneDelta: int64(len(rows)), Checkpoint: raw}
+	b := &reins.Batch{DoneDelta: int64(n), Checkpoint: raw}
 	if t.job.Total == nil {
 		b.Total = t.total
 	}
-	return b, len(rows) < limit, nil
+	return b, n < limit, nil
 }
 
 func (t *task) Committed(b *reins.Batch) {
