@@ -139,7 +139,7 @@ func New(backend Backend, processors map[reins.JobType]Processor, cfg Config) (*
 		// later rescue of the dead River job then finds the job held or done and exits.
 		JobTimeout:           cfg.RunBudget + time.Minute,
 		RescueStuckJobsAfter: cfg.RunBudget + 2*time.Minute,
-		FetchCooldown:        20 * time.Millisecond,
+		FetchCooldown:        5 * time.Millisecond,
 		FetchPollInterval:    100 * time.Millisecond,
 		RetryPolicy:          retryPolicy{},
 		Logger:               cfg.Logger,
