@@ -86,6 +86,9 @@ func (e *Engine) heartbeat(ctx context.Context, id, lease uuid.UUID) (context.Co
 		defer cancel()
 		Every(ctx, e.cfg.LeaseTTL/3, func(ctx context.Context) bool {
 			held, err := e.store.RenewLease(ctx, id, lease, e.cfg.LeaseTTL)
+			if err != nil && ctx.Err() != nil {
+				return false // the run ended
+			}
 			if err != nil {
 				// The database may be away; keep trying. If the lease expires meanwhile,
 				// the batch fence stops this run when it next commits.

@@ -252,7 +252,8 @@ func TestUploadTransferE2E(t *testing.T) {
 
 			done := c.newImportJob("")
 			expectOK(t, c.uploadFile(done, "good.csv", customersCSV(10)))
-			expectError(t, c.uploadFile(done, "twice.csv", file), http.StatusConflict, "already")
+			// A second file: refused whether the first is still importing or already done.
+			expectError(t, c.uploadFile(done, "twice.csv", file), http.StatusConflict, "file")
 			export := c.export("2015-01-01", "2015-01-02", 0)
 			expectError(t, c.uploadFile(export, "x.csv", file), http.StatusConflict, "export")
 			expectError(t, c.get("/api/v1/new-job/?on_error=ignore"), http.StatusBadRequest, "on_error")
