@@ -22,7 +22,6 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
-	"runtime/debug"
 	"slices"
 	"sort"
 	"strconv"
@@ -31,6 +30,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reins-dev/reins/reinstest"
 	"gopkg.in/yaml.v3"
 )
 
@@ -112,17 +112,7 @@ func reinsBinary(t *testing.T) *binary {
 
 func loadBinary(root string) (*binary, error) {
 	bin := filepath.Join(binDir, "reins")
-	args := []string{"build", "-o", bin}
-	if info, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range info.Settings {
-			switch {
-			case s.Key == "-race" && s.Value == "true":
-				args = append(args, "-race")
-			case s.Key == "-tags" && s.Value != "":
-				args = append(args, "-tags="+s.Value)
-			}
-		}
-	}
+	args := append([]string{"build", "-o", bin}, reinstest.BuildFlags()...)
 	build := exec.Command("go", append(args, "./cmd/reins")...)
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {

@@ -4,9 +4,9 @@ package reinstest
 
 import (
 	"context"
-	"fmt"
 	"net/url"
 	"os"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -132,5 +132,20 @@ func Seed(t testing.TB, store reins.CustomerStore, n int64, gen func(i int64) re
 	}
 }
 
-// Name returns a short unique name for fixtures.
-func Name(prefix string) string { return fmt.Sprintf("%s-%s", prefix, uuid.NewString()[:8]) }
+// BuildFlags returns the go build flags of the running test binary (-race, -tags), so a
+// binary a test builds reuses the packages go test has just compiled, and a data race in it
+// fails the test too.
+func BuildFlags() []string {
+	var flags []string
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			switch {
+			case s.Key == "-race" && s.Value == "true":
+				flags = append(flags, "-race")
+			case s.Key == "-tags" && s.Value != "":
+				flags = append(flags, "-tags="+s.Value)
+			}
+		}
+	}
+	return flags
+}

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -47,17 +46,7 @@ func reinsBinary(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(binDir, "reins")
 	buildOnce.Do(func() {
-		args := []string{"build", "-o", bin}
-		if info, ok := debug.ReadBuildInfo(); ok {
-			for _, s := range info.Settings {
-				switch {
-				case s.Key == "-race" && s.Value == "true":
-					args = append(args, "-race")
-				case s.Key == "-tags" && s.Value != "":
-					args = append(args, "-tags="+s.Value)
-				}
-			}
-		}
+		args := append([]string{"build", "-o", bin}, reinstest.BuildFlags()...)
 		cmd := exec.Command("go", append(args, ".")...)
 		buildOut, buildErr = cmd.CombinedOutput()
 	})
