@@ -274,6 +274,12 @@ func (s *Store) FinishRun(ctx context.Context, f *reins.Finish) (bool, error) {
 
 // FailJob implements reins.JobStore.
 func (s *Store) FailJob(ctx context.Context, id uuid.UUID, message, actor string) (bool, error) {
+	return s.failJob(ctx, id, message, actor, nil)
+}
+
+// failJob is FailJob, failing the job only if stillDue (when given) confirms, inside the
+// transaction that holds the job's lock, that it should.
+func (s *Store) failJob(ctx context.Context, id uuid.UUID, message, actor string, stillDue func(Tx) (bool, error)) (bool, error) {
 	var done bool
 	err := s.inTx(ctx, func(tx Tx) error {
 		job, err := s.findJob(ctx, tx, id, s.conn.ForUpdate())
@@ -282,6 +288,11 @@ func (s *Store) FailJob(ctx context.Context, id uuid.UUID, message, actor string
 		}
 		if job.Status.Terminal() {
 			return nil
+		}
+		if stillDue != nil {
+			if due, err := stillDue(tx); err != nil || !due {
+				return err
+			}
 		}
 		now := s.Now()
 		epoch := job.Epoch + 1

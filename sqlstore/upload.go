@@ -75,7 +75,15 @@ func (s *Store) failStaleUploads(ctx context.Context, now time.Time, limit int) 
 	}
 	var failed []uuid.UUID
 	for _, id := range ids {
-		ok, err := s.FailJob(ctx, id, "upload interrupted: the process receiving the file stopped; nothing was imported", "rescuer")
+		// The receiver may have renewed the lease since the query (a stall, now over):
+		// check again under the job's lock.
+		ok, err := s.failJob(ctx, id, "upload interrupted: the process receiving the file stopped; nothing was imported", "rescuer",
+			func(tx Tx) (bool, error) {
+				var n int
+				err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM reins_uploads WHERE job_id = $1 AND NOT complete
+					AND lease_expires_at < $2`, id, now).Scan(&n)
+				return n == 1, err
+			})
 		if err != nil {
 			return failed, err
 		}
