@@ -176,8 +176,10 @@ func (e *Engine) Stop(ctx context.Context) error {
 	go func() { stopped <- e.queue.Stop(ctx) }()
 	e.drainOnce.Do(func() { close(e.drain) })
 	err := <-stopped
-	e.stopRescuer()
-	<-e.rescuerDone
+	if e.stopRescuer != nil { // nil when Start failed
+		e.stopRescuer()
+		<-e.rescuerDone
+	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return e.queue.StopAndCancel(context.Background())
 	}
