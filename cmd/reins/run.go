@@ -185,7 +185,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	base, cancel := context.WithCancel(context.Background())
 	m.cancelRequests = cancel
-	m.server = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second,
+	// No read or write timeout: uploads and downloads are long by nature (an upload bounds
+	// its own idle time and pause); idle keep-alive connections are closed after a while.
+	m.server = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		BaseContext: func(net.Listener) context.Context { return base }}
 	m.served = make(chan error, 1)
 	go func() { m.served <- m.server.Serve(m.listener) }()
