@@ -75,17 +75,7 @@ var (
 	binErr    error
 )
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "reins-deploy-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { reinstest.MainWithTempDir(m, &binDir) }
 
 // repoRoot is the module root: the test runs in deploy/.
 func repoRoot(t *testing.T) string {
@@ -111,12 +101,9 @@ func reinsBinary(t *testing.T) *binary {
 }
 
 func loadBinary(root string) (*binary, error) {
-	bin := filepath.Join(binDir, "reins")
-	args := append([]string{"build", "-o", bin}, reinstest.BuildFlags()...)
-	build := exec.Command("go", append(args, "./cmd/reins")...)
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go build ./cmd/reins: %v\n%s", err, out)
+	bin, err := reinstest.BuildReins(binDir)
+	if err != nil {
+		return nil, err
 	}
 	b := &binary{path: bin, commands: map[string]map[string]flagInfo{}}
 	for _, cmd := range []string{"serve", "worker", "migrate", "seed", probeCommand} {

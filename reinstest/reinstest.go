@@ -4,8 +4,11 @@ package reinstest
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -148,4 +151,29 @@ func BuildFlags() []string {
 		}
 	}
 	return flags
+}
+
+// BuildReins builds the reins binary (./cmd/reins) into dir with BuildFlags and returns its
+// path, or the build's output with the error.
+func BuildReins(dir string) (string, error) {
+	bin := filepath.Join(dir, "reins")
+	args := append([]string{"build", "-o", bin}, BuildFlags()...)
+	if out, err := exec.Command("go", append(args, "github.com/reins-dev/reins/cmd/reins")...).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/reins: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// MainWithTempDir runs a package's tests (from its TestMain) with *dir set to a temporary
+// directory, removed when they end, for the binaries the tests build.
+func MainWithTempDir(m *testing.M, dir *string) {
+	d, err := os.MkdirTemp("", "reins-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*dir = d
+	code := m.Run()
+	os.RemoveAll(d)
+	os.Exit(code)
 }

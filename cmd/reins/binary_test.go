@@ -20,22 +20,12 @@ import (
 // binDir holds the reins binary the tests build; TestMain removes it.
 var binDir string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "reins-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { reinstest.MainWithTempDir(m, &binDir) }
 
 var (
 	buildOnce sync.Once
+	buildBin  string
 	buildErr  error
-	buildOut  []byte
 )
 
 // reinsBinary builds the real binary from this package's directory, once per test run.
@@ -44,16 +34,11 @@ var (
 // cores), and a data race in the real binary fails the test.
 func reinsBinary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(binDir, "reins")
-	buildOnce.Do(func() {
-		args := append([]string{"build", "-o", bin}, reinstest.BuildFlags()...)
-		cmd := exec.Command("go", append(args, ".")...)
-		buildOut, buildErr = cmd.CombinedOutput()
-	})
+	buildOnce.Do(func() { buildBin, buildErr = reinstest.BuildReins(binDir) })
 	if buildErr != nil {
-		t.Fatalf("go build ./cmd/reins: %v\n%s", buildErr, buildOut)
+		t.Fatal(buildErr)
 	}
-	return bin
+	return buildBin
 }
 
 // childEnv is the test's environment without REINS_* settings, plus extra.
