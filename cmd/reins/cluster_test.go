@@ -100,6 +100,19 @@ func (cl *cluster) killRunner(id string) time.Duration {
 	return took
 }
 
+// startJobs seeds n demo customers with the real binary, then starts, throttled to rate
+// rows a second, an export of them all and an import of n new rows. It returns both job ids
+// and the CSV the export must produce.
+func (cl *cluster) startJobs(n int64, rate int) (export, imp, want string) {
+	cl.t.Helper()
+	mustRun(cl.t, cl.env(), "seed", "--customers", fmt.Sprint(n))
+	want, _ = expectedCSV(cl.t, n, "2015-01-01", "2024-12-31")
+	export = cl.c.export("2015-01-01", "2024-12-31", rate)
+	imp = cl.c.newImportJob(fmt.Sprintf("?max_rows_per_s=%d", rate))
+	expectOK(cl.t, cl.c.uploadFile(imp, "cluster.csv", customersCSV(int(n))))
+	return export, imp, want
+}
+
 // TestClusterKill runs an export and an import on a cluster of an API process and two
 // workers, and SIGKILLs the worker running each job several times: each time the job moves
 // again on a live worker within 15 s, and the results are exact.
@@ -107,13 +120,8 @@ func TestClusterKill(t *testing.T) {
 	t.Parallel()
 	cl := startCluster(t, "w1", "w2")
 	const n = 12_000
-	mustRun(t, cl.env(), "seed", "--customers", fmt.Sprint(n))
-	want, rows := expectedCSV(t, n, "2015-01-01", "2024-12-31")
-
 	// Slow enough that each job is still running when its third kill comes.
-	export := cl.c.export("2015-01-01", "2024-12-31", 600)
-	imp := cl.c.newImportJob("?max_rows_per_s=600")
-	expectOK(t, cl.c.uploadFile(imp, "kill.csv", customersCSV(n)))
+	export, imp, want := cl.startJobs(n, 600)
 	kills := 0
 
 	for round := 0; round < 3; round++ {
@@ -134,7 +142,7 @@ func TestClusterKill(t *testing.T) {
 	}
 	cl.c.waitStatus(export, "COMPLETED")
 	if got := cl.c.download(export); got != want {
-		t.Fatalf("export after kills differs from the expected CSV (%d rows): %s", rows, diffCSV(got, want))
+		t.Fatalf("export after kills differs from the expected CSV: %s", diffCSV(got, want))
 	}
 	cl.c.waitStatus(imp, "COMPLETED")
 	checkImported(t, cl.url, imp, n)
@@ -146,11 +154,7 @@ func TestClusterRollingRestart(t *testing.T) {
 	t.Parallel()
 	cl := startCluster(t, "w1", "w2")
 	const n = 8_000
-	mustRun(t, cl.env(), "seed", "--customers", fmt.Sprint(n))
-	want, _ := expectedCSV(t, n, "2015-01-01", "2024-12-31")
-	export := cl.c.export("2015-01-01", "2024-12-31", 1500)
-	imp := cl.c.newImportJob("?max_rows_per_s=1500")
-	expectOK(t, cl.c.uploadFile(imp, "rolling.csv", customersCSV(n)))
+	export, imp, want := cl.startJobs(n, 1500)
 
 	for _, name := range []string{"w1", "w2", "w1"} {
 		cl.c.waitFor(export, "progress", func(s jobStatus) bool { return s.Progress.Done > 0 })
