@@ -367,7 +367,7 @@ func allowed(e reins.Event) bool {
 		case e.From == reins.StatusCreated && e.To == reins.StatusStarted,
 			e.From == reins.StatusPausing && e.To == reins.StatusPaused,
 			e.From == reins.StatusRevoking && e.To == reins.StatusRevoked,
-			(e.From == reins.StatusStarted || e.From == reins.StatusResumed) && e.To == reins.StatusCompleted,
+			(e.From == reins.StatusStarted || e.From == reins.StatusResumed || e.From == reins.StatusPausing) && e.To == reins.StatusCompleted,
 			e.To == reins.StatusFailed:
 			return true
 		}
