@@ -17,6 +17,7 @@ const (
 	EINTERNAL    = "internal"    // a bug or an unexpected failure
 	EFENCED      = "fenced"      // a run's epoch is stale: it lost its claim on the job
 	EBUSY        = "busy"        // another live run holds the job's lease
+	ETOOLARGE    = "too_large"   // the request's body is larger than allowed
 )
 
 // Error is the one error type of Reins: a code for programs and a message for people.
@@ -56,4 +57,17 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "internal error"
+}
+
+// Shorten returns s cut to at most n runes, marked with "…" when cut, so that a message
+// never echoes a huge input whole.
+func Shorten(s string, n int) string {
+	count := 0
+	for i := range s {
+		if count == n {
+			return s[:i] + "…"
+		}
+		count++
+	}
+	return s
 }

@@ -7,14 +7,8 @@ import (
 	"github.com/google/uuid"
 )
 
-// JobType names what a job does.
+// JobType names what a job does: the Type of its Kind (export, import, teams).
 type JobType string
-
-// The job types.
-const (
-	JobTypeExport JobType = "export" // writes customers in a date range to a CSV file
-	JobTypeImport JobType = "import" // reads an uploaded customers CSV into the table
-)
 
 // DefaultOwner is the tenant every job belongs to while no API tokens are configured.
 const DefaultOwner = "default"
@@ -26,7 +20,7 @@ type Job struct {
 	Status Status
 	Owner  string
 
-	// Params are the job's creation parameters, decoded by its processor.
+	// Params are the job's creation parameters, decoded by its kind.
 	Params json.RawMessage
 
 	// Epoch fences runs: a run may commit only while the job's epoch equals its own.
@@ -38,15 +32,27 @@ type Job struct {
 	LeaseExpiresAt *time.Time
 	// LeaseOwner names the worker process whose run holds the lease, for operators.
 	LeaseOwner *string
+	// LeaseKind is what holds the lease: a processing or rollback run, or an upload transfer.
+	LeaseKind RunKind
+	// LeaseEpoch is the epoch of the run holding the lease: a lease of an older epoch than
+	// the job's is void, and the job's current run may take it over at once.
+	LeaseEpoch int64
 
 	// Done counts the units (rows) the job has committed; Total is nil until known.
 	Done  int64
 	Total *int64
-	// ActiveMillis is the time runs spent working, for the rate and the ETA.
+	// ActiveMillis is the time runs spent working.
 	ActiveMillis int64
+	// RatePerS is the units per second of the run's recent batches, measured at RateAt; nil
+	// until a run has worked long enough for the figure to mean something.
+	RatePerS *float64
+	RateAt   *time.Time
 
-	// Checkpoint is the processor's resumable state, committed with every batch.
+	// Checkpoint is the kind's resumable state, committed with every batch.
 	Checkpoint json.RawMessage
+
+	// Upload is the transfer of an upload job's file, once one began.
+	Upload *Upload
 
 	Error string
 
@@ -65,24 +71,38 @@ type Progress struct {
 	ETASecond *float64 `json:"eta_s"`
 }
 
-// Progress derives the reported progress from the job's counters.
-func (j *Job) Progress() Progress {
+// RateFreshFor is how long a run's recorded rate stays current: a job whose runs stopped
+// committing longer ago than this reports no rate.
+const RateFreshFor = 10 * time.Second
+
+// Progress derives the reported progress from the job's counters at time now. A COMPLETED
+// job is at 100 percent whatever it skipped; the rate is the recent one, reported only while
+// the job runs; the ETA follows from the rate and what is left.
+func (j *Job) Progress(now time.Time) Progress {
 	p := Progress{Done: j.Done, Total: j.Total}
-	if j.Total != nil {
+	switch {
+	case j.Status == StatusCompleted:
+		pct := 100.0
+		p.Percent = &pct
+	case j.Total != nil:
 		pct := 100.0
 		if *j.Total > 0 {
-			pct = float64(j.Done) * 100 / float64(*j.Total)
+			pct = min(100, float64(j.Done)*100/float64(*j.Total))
 		}
 		p.Percent = &pct
 	}
-	if j.ActiveMillis > 0 && j.Done > 0 {
-		rate := float64(j.Done) * 1000 / float64(j.ActiveMillis)
+	running := j.Status == StatusStarted || j.Status == StatusResumed || j.Status == StatusPausing ||
+		j.Status == StatusRevoking || j.Status == StatusFailed && j.Done > 0
+	if running && j.RatePerS != nil && j.RateAt != nil && now.Sub(*j.RateAt) < RateFreshFor && *j.RatePerS > 0 {
+		rate := *j.RatePerS
 		p.RatePerS = &rate
-		if j.Total != nil && j.Status.Runnable() {
-			eta := float64(*j.Total-j.Done) / rate
-			if eta < 0 {
-				eta = 0
-			}
+		switch {
+		case j.Status == StatusRevoking || j.Status == StatusFailed:
+			// A rollback counts done down to zero.
+			eta := float64(j.Done) / rate
+			p.ETASecond = &eta
+		case j.Total != nil && j.Status != StatusPausing:
+			eta := max(0, float64(*j.Total-j.Done)/rate)
 			p.ETASecond = &eta
 		}
 	}
@@ -97,21 +117,6 @@ type Event struct {
 	Actor  string
 	Detail string
 }
-
-// Customer is one row of the customers table.
-type Customer struct {
-	ID        int64
-	FirstName string
-	LastName  string
-	Address   string
-	Email     string
-	Age       int
-	Company   string
-	CreatedAt time.Time
-}
-
-// CustomerColumns is the CSV header of a customers export, in order.
-var CustomerColumns = []string{"first_name", "last_name", "address", "email", "age", "company"}
 
 // RunArgs are the arguments of a River job that executes one run of a Reins job.
 type RunArgs struct {

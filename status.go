@@ -10,20 +10,23 @@ type Status string
 
 // The statuses of a job. The names up to REVOKED are kept from the old service's API.
 const (
-	StatusCreated   Status = "CREATED"   // created; waiting for its first run (or its upload)
-	StatusStarted   Status = "STARTED"   // a run is processing it
-	StatusPausing   Status = "PAUSING"   // PAUSE asked; the run has not yet stopped
-	StatusPaused    Status = "PAUSED"    // stopped at a checkpoint; counters do not move
-	StatusResumed   Status = "RESUMED"   // running again after a pause
-	StatusRevoking  Status = "REVOKING"  // REVOKE asked; its partial work is being removed
-	StatusRevoked   Status = "REVOKED"   // revoked and rolled back (terminal)
-	StatusCompleted Status = "COMPLETED" // finished (terminal)
-	StatusFailed    Status = "FAILED"    // stopped by an unrecoverable error, rolled back (terminal)
+	StatusCreated Status = "CREATED" // created; waiting for its first run (or its upload)
+	// StatusAwaitingConfirmation: an export estimated above its confirm_over threshold waits
+	// for CONFIRM (or REVOKE); nothing is read meanwhile.
+	StatusAwaitingConfirmation Status = "AWAITING_CONFIRMATION"
+	StatusStarted              Status = "STARTED"   // a run is processing it
+	StatusPausing              Status = "PAUSING"   // PAUSE asked; the run has not yet stopped
+	StatusPaused               Status = "PAUSED"    // stopped at a checkpoint; counters do not move
+	StatusResumed              Status = "RESUMED"   // running again after a pause
+	StatusRevoking             Status = "REVOKING"  // REVOKE asked; its partial work is being removed
+	StatusRevoked              Status = "REVOKED"   // revoked and rolled back (terminal)
+	StatusCompleted            Status = "COMPLETED" // finished (terminal)
+	StatusFailed               Status = "FAILED"    // stopped by an unrecoverable error, rolled back (terminal)
 )
 
 // AllStatuses lists every status, in lifecycle order.
 func AllStatuses() []Status {
-	return []Status{StatusCreated, StatusStarted, StatusPausing, StatusPaused, StatusResumed,
+	return []Status{StatusCreated, StatusAwaitingConfirmation, StatusStarted, StatusPausing, StatusPaused, StatusResumed,
 		StatusRevoking, StatusRevoked, StatusCompleted, StatusFailed}
 }
 
@@ -48,15 +51,22 @@ const (
 	CommandPause  Command = "PAUSE"
 	CommandResume Command = "RESUME"
 	CommandRevoke Command = "REVOKE"
+	// CommandConfirm starts an export held in AWAITING_CONFIRMATION by its guard.
+	CommandConfirm Command = "CONFIRM"
 )
+
+// AllCommands lists every command.
+func AllCommands() []Command {
+	return []Command{CommandPause, CommandResume, CommandRevoke, CommandConfirm}
+}
 
 // ParseCommand returns the command named s, or an EINVALID error naming the value.
 func ParseCommand(s string) (Command, error) {
 	switch c := Command(strings.TrimSpace(s)); c {
-	case CommandPause, CommandResume, CommandRevoke:
+	case CommandPause, CommandResume, CommandRevoke, CommandConfirm:
 		return c, nil
 	}
-	return "", Errorf(EINVALID, "'status' must be one of PAUSE, RESUME, REVOKE, got %q", s)
+	return "", Errorf(EINVALID, "'status' must be one of PAUSE, RESUME, REVOKE, CONFIRM, got %q", Shorten(s, 40))
 }
 
 // RunKind says which run, if any, a transition enqueues.
@@ -67,6 +77,9 @@ const (
 	RunNone     RunKind = ""         // no run is enqueued
 	RunProcess  RunKind = "process"  // a run that continues the job's work from its checkpoint
 	RunRollback RunKind = "rollback" // a run that removes the job's partial work
+	// RunTransfer is not a River run: it is an upload transfer holding the job's lease while
+	// it streams a file into the job's spool.
+	RunTransfer RunKind = "transfer"
 )
 
 // Transition is one row of the transition table: the status a command leads to, whether the
@@ -78,7 +91,8 @@ type Transition struct {
 	NoOp      bool // the job already obeys the command; nothing changes
 }
 
-// transitions is the table of DESIGN §2. A missing entry is a forbidden transition.
+// transitions is the command table of docs/states.md. A missing entry is a forbidden
+// transition.
 var transitions = map[Command]map[Status]Transition{
 	CommandPause: {
 		// Nothing has run yet: pause at once and fence off the queued run.
@@ -98,13 +112,18 @@ var transitions = map[Command]map[Status]Transition{
 		StatusResumed: {To: StatusResumed, NoOp: true},
 	},
 	CommandRevoke: {
-		StatusCreated:  {To: StatusRevoking, BumpEpoch: true, Run: RunRollback},
-		StatusStarted:  {To: StatusRevoking, BumpEpoch: true, Run: RunRollback},
-		StatusPausing:  {To: StatusRevoking, BumpEpoch: true, Run: RunRollback},
-		StatusPaused:   {To: StatusRevoking, BumpEpoch: true, Run: RunRollback},
-		StatusResumed:  {To: StatusRevoking, BumpEpoch: true, Run: RunRollback},
-		StatusRevoking: {To: StatusRevoking, NoOp: true},
-		StatusRevoked:  {To: StatusRevoked, NoOp: true},
+		StatusCreated:              {To: StatusRevoking, BumpEpoch: true, Run: RunRollback},
+		StatusAwaitingConfirmation: {To: StatusRevoking, BumpEpoch: true, Run: RunRollback},
+		StatusStarted:              {To: StatusRevoking, BumpEpoch: true, Run: RunRollback},
+		StatusPausing:              {To: StatusRevoking, BumpEpoch: true, Run: RunRollback},
+		StatusPaused:               {To: StatusRevoking, BumpEpoch: true, Run: RunRollback},
+		StatusResumed:              {To: StatusRevoking, BumpEpoch: true, Run: RunRollback},
+		StatusRevoking:             {To: StatusRevoking, NoOp: true},
+		StatusRevoked:              {To: StatusRevoked, NoOp: true},
+	},
+	CommandConfirm: {
+		// The guard held the job before anything ran: it becomes an ordinary new job.
+		StatusAwaitingConfirmation: {To: StatusCreated, BumpEpoch: true, Run: RunProcess},
 	},
 }
 
@@ -114,7 +133,71 @@ func NextStatus(from Status, cmd Command) (Transition, error) {
 	if t, ok := transitions[cmd][from]; ok {
 		return t, nil
 	}
+	if cmd == CommandConfirm {
+		return Transition{}, Errorf(EINVALID, "cannot CONFIRM a job whose status is %s: only a job AWAITING_CONFIRMATION takes CONFIRM", from)
+	}
 	return Transition{}, Errorf(EINVALID, "cannot %s a job whose status is %s", cmd, from)
+}
+
+// RunEvent is what a job's own work reports: a run, an upload transfer, or the rescuer.
+type RunEvent string
+
+// The run events, each one row of the run table.
+const (
+	RunClaimed     RunEvent = "claimed"     // the first run or the transfer starts the job
+	RunStopped     RunEvent = "stopped"     // the run or transfer stopped for a PAUSE
+	RunCompleted   RunEvent = "completed"   // the last batch committed
+	RunRolledBack  RunEvent = "rolled_back" // the rollback removed the job's work
+	RunFailed      RunEvent = "failed"      // an error no retry can mend, or the last attempt
+	RunInterrupted RunEvent = "interrupted" // an upload transfer died with its process
+)
+
+// RunTransition is one row of the run table: the statuses an event may come in, and the one
+// it leads to.
+type RunTransition struct {
+	From []Status
+	To   Status
+}
+
+// nonTerminal are the statuses a job can fail from.
+var nonTerminal = []Status{StatusCreated, StatusAwaitingConfirmation, StatusStarted, StatusPausing,
+	StatusPaused, StatusResumed, StatusRevoking}
+
+// runTransitions is the run table of docs/states.md, beside the command table: the code that
+// moves a job on its own (the engine, the upload receiver, the rescuer) and the tests' history
+// checker both read it.
+var runTransitions = map[RunEvent]RunTransition{
+	RunClaimed: {From: []Status{StatusCreated}, To: StatusStarted},
+	RunStopped: {From: []Status{StatusPausing}, To: StatusPaused},
+	// A PAUSE that came during the last batch finds the job complete.
+	RunCompleted:   {From: []Status{StatusStarted, StatusResumed, StatusPausing}, To: StatusCompleted},
+	RunRolledBack:  {From: []Status{StatusRevoking}, To: StatusRevoked},
+	RunFailed:      {From: nonTerminal, To: StatusFailed},
+	RunInterrupted: {From: nonTerminal, To: StatusFailed},
+}
+
+// RunTransitionOf returns the run table's row for ev.
+func RunTransitionOf(ev RunEvent) RunTransition { return runTransitions[ev] }
+
+// Allows reports whether the row lets a job in status from take it.
+func (t RunTransition) Allows(from Status) bool {
+	for _, s := range t.From {
+		if s == from {
+			return true
+		}
+	}
+	return false
+}
+
+// IsRunTransition reports whether some run event moves a job from one status to another:
+// what a history entry not caused by a command must satisfy.
+func IsRunTransition(from, to Status) bool {
+	for _, t := range runTransitions {
+		if t.To == to && t.Allows(from) {
+			return true
+		}
+	}
+	return false
 }
 
 // MaxRowsPerSLimit is the highest throttle a job accepts.

@@ -9,11 +9,54 @@ import (
 	"github.com/google/uuid"
 )
 
+// Querier runs SQL written with $1-style placeholders, in the dialect both Postgres and SQLite
+// accept. Times are passed and scanned as time.Time (*time.Time for NULLable columns); ids
+// as uuid.UUID.
+type Querier interface {
+	Exec(ctx context.Context, query string, args ...any) (int64, error)
+	Query(ctx context.Context, query string, args ...any) (Rows, error)
+	QueryRow(ctx context.Context, query string, args ...any) Row
+}
+
+// Row is one result row.
+type Row interface {
+	Scan(dest ...any) error
+}
+
+// Rows is a result set; it must be closed before the next statement (SQLite has one
+// connection).
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close()
+}
+
+// Tx is a database transaction as a job kind sees it: where a batch's effects are applied,
+// fenced with its checkpoint, and where a new job is prepared.
+type Tx interface {
+	Querier
+
+	// BulkInsert loads n rows into the columns of table as fast as the database allows
+	// (COPY on Postgres, multi-row INSERT on SQLite); row fills dst with row i's values.
+	BulkInsert(ctx context.Context, table string, columns []string, n int, row func(i int, dst []any)) error
+
+	// Dialect names the database, "postgres" or "sqlite", for the rare statement that differs.
+	Dialect() string
+}
+
+// The dialects a Tx reports.
+const (
+	DialectPostgres = "postgres"
+	DialectSQLite   = "sqlite"
+)
+
 // JobStore keeps jobs, their history and their runs' checkpoints.
 type JobStore interface {
-	// CreateJob inserts job and, when run is RunProcess, enqueues its first run in the
-	// same transaction.
-	CreateJob(ctx context.Context, job *Job, actor string, run RunKind) error
+	// CreateJob inserts job, calling prepare (when not nil) inside the same transaction
+	// first, and enqueues its first run when run is RunProcess and the job is still CREATED
+	// after prepare (a guard may hold it).
+	CreateJob(ctx context.Context, job *Job, actor string, run RunKind, prepare func(ctx context.Context, tx Tx, job *Job) error) error
 
 	// FindJob returns the job with the given id. Returns ENOTFOUND.
 	FindJob(ctx context.Context, id uuid.UUID) (*Job, error)
@@ -29,34 +72,33 @@ type JobStore interface {
 	// Returns ENOTFOUND, or EINVALID when the table forbids the transition.
 	ApplyCommand(ctx context.Context, id uuid.UUID, cmd Command, actor string) (*Job, Transition, error)
 
-	// StartRun claims the job for a run of the given epoch and kind, taking its lease for
-	// ttl in the name of owner (the returned job's Lease); a processing run moves CREATED to
-	// STARTED. Returns
-	// EFENCED when the epoch is stale or the job's status does not let that kind of run
-	// work, and EBUSY when another run holds an unexpired lease.
+	// StartRun claims the job for a River run of the given epoch and kind, taking its lease
+	// for ttl in the name of owner (the returned job's Lease); a processing run moves CREATED
+	// to STARTED. Returns EFENCED when the epoch is stale or the job's status does not let
+	// that kind of run work, and EBUSY when a live holder has the lease (another run of the
+	// current epoch, or an upload transfer that a processing run must wait for).
 	StartRun(ctx context.Context, id uuid.UUID, epoch int64, kind RunKind, ttl time.Duration, owner string) (*Job, error)
 
-	// RenewLease extends the run's lease by ttl; false means the run lost it.
+	// RenewLease extends the holder's lease by ttl; false means it lost it.
 	RenewLease(ctx context.Context, id, lease uuid.UUID, ttl time.Duration) (bool, error)
 
-	// ReleaseLease gives up the run's lease, if it still holds it.
+	// ReleaseLease gives up the holder's lease, if it still holds it.
 	ReleaseLease(ctx context.Context, id, lease uuid.UUID) error
 
-	// RescueExpired takes over up to limit jobs whose run's lease expired before now (the
-	// run died or stalled): it clears the lease and enqueues a new run of the same epoch,
-	// in one transaction per job. Jobs whose upload transfer's lease expired (the process
-	// receiving it died) fail, since the client's bytes are gone. It returns the jobs
-	// rescued or failed.
+	// RescueExpired takes over up to limit jobs whose lease expired before now (the holder
+	// died or stalled): a run's job gets a new run of the same epoch, and a job whose upload
+	// transfer died fails, since the client's bytes are gone; one transaction per job. It
+	// returns the jobs rescued or failed.
 	RescueExpired(ctx context.Context, now time.Time, limit int) ([]uuid.UUID, error)
 
-	// CommitBatch commits one batch of a run: its data effects, checkpoint and progress in
-	// one transaction fenced by the run's epoch and lease. A batch in flight when PAUSE
-	// arrives still commits (the job is PAUSING), so no work is redone. Returns EFENCED when
-	// the run lost its claim; nothing of the batch is then written.
+	// CommitBatch commits one batch of a run: the kind's effects, the checkpoint and the
+	// progress in one transaction fenced by the run's epoch and lease. A batch in flight when
+	// PAUSE arrives still commits (the job is PAUSING), so no work is redone. Returns EFENCED
+	// when the run lost its claim; nothing of the batch is then written.
 	CommitBatch(ctx context.Context, b *Batch) (*BatchResult, error)
 
-	// FinishRun moves the job from one of b.From to b.To when the run's epoch still holds,
-	// recording the history. It reports whether it did.
+	// FinishRun moves the job by the run table's row for f.Event when the holder's epoch
+	// (and lease, when set) still hold, recording the history. It reports whether it did.
 	FinishRun(ctx context.Context, f *Finish) (bool, error)
 
 	// FailJob marks a non-terminal job FAILED with the error, moves its epoch (fencing off
@@ -75,13 +117,17 @@ type Batch struct {
 	DoneDelta    int64
 	Total        *int64 // set when it becomes known
 	ActiveMillis int64
-	Checkpoint   json.RawMessage
+	// RatePerS is the run's recent rate, recorded with the batch (nil keeps the last one).
+	RatePerS   *float64
+	Checkpoint json.RawMessage
 
-	// Insert are customer rows the batch adds, tagged with the job's id.
-	Insert []Customer
-	// DeleteImported deletes up to this many of the rows the job inserted (rollback); the
-	// job's done counter falls by the rows deleted.
-	DeleteImported int
+	// Apply applies the kind's effects in the batch's transaction, after the fence has let
+	// the batch through. It returns units to add to done beyond DoneDelta: a rollback batch
+	// returns minus the units it removed, so done counts down.
+	Apply func(ctx context.Context, tx Tx) (int64, error)
+	// ResetDone sets done to 0 after the rest: the end of a rollback, when nothing of the
+	// job's work is left.
+	ResetDone bool
 	// Continue enqueues the next run of the same epoch and releases the lease to it (a
 	// bounded run handing over, or a draining process handing back).
 	Continue bool
@@ -89,79 +135,97 @@ type Batch struct {
 
 // BatchResult tells a run what its batch did.
 type BatchResult struct {
-	Deleted int64
+	// Applied is what Apply returned.
+	Applied int64
 	// Status is the job's status when the batch committed: PAUSING tells the run to stop.
 	Status Status
 }
 
-// Finish is a run's final status change.
+// Finish is a change of status a job's own work makes: a row of the run table.
 type Finish struct {
 	JobID uuid.UUID
 	Epoch int64
-	// Lease, when set, must still be held; the change releases it.
-	Lease *uuid.UUID
-	From  []Status
-	To    Status
-	Error string
-	Actor string
+	Event RunEvent
+	// Lease, when set, must still be held; the change releases it unless KeepLease.
+	Lease     *uuid.UUID
+	KeepLease bool
+	Error     string
+	Actor     string
+	Detail    string
 }
 
-// CustomerStore reads and writes the customers table.
+// CustomerStore reads and writes the customers table, which the customer kinds share.
 type CustomerStore interface {
-	// CountCustomers counts the customers created in [from, to).
-	CountCustomers(ctx context.Context, from, to time.Time) (int64, error)
+	// CountCustomers counts the customers an export of q will write, and returns the lowest
+	// and highest of their ids (0, 0 when there are none).
+	CountCustomers(ctx context.Context, q *CustomerQuery) (n, minID, maxID int64, err error)
 
-	// ListCustomers returns up to limit customers created in [from, to), ordered by
-	// (created_at, id), strictly after the given key.
-	ListCustomers(ctx context.Context, from, to time.Time, after CustomerKey, limit int) ([]Customer, error)
+	// ExportCSV writes the customers of q whose id is in (afterID, uptoID] to w as CSV records
+	// (no header), in id order, as fast as the database allows (COPY on Postgres). It
+	// returns how many it wrote.
+	ExportCSV(ctx context.Context, w io.Writer, q *CustomerQuery, afterID, uptoID int64) (int64, error)
 
 	// CountImported counts the customers an import job inserted, and their distinct emails.
 	CountImported(ctx context.Context, jobID uuid.UUID) (rows, distinctEmails int64, err error)
-
-	// ExportCSV writes up to limit customers created in [from, to), in (created_at, id) order
-	// strictly after the given key, to w as CSV records (no header), as fast as the database
-	// allows (COPY on Postgres). It returns how many it wrote and the key of the last.
-	ExportCSV(ctx context.Context, w io.Writer, from, to time.Time, after CustomerKey, limit int) (int, CustomerKey, error)
 
 	// SeedCustomers inserts n generated customers as fast as the database allows.
 	SeedCustomers(ctx context.Context, n int64, gen func(i int64) Customer) error
 }
 
-// CustomerKey is a position in the export order of customers.
+// CustomerQuery selects the customers of an export: created in [From, To), with an id at
+// most MaxID (the snapshot's bound), and, for an export begun by an older release, after the
+// key it had reached in (created_at, id) order.
+type CustomerQuery struct {
+	From, To time.Time
+	MaxID    int64
+	After    *CustomerKey
+	// Columns are the CSV's columns, from CustomerColumnsWithCreatedAt; created_at is written
+	// in RFC 3339 with microseconds.
+	Columns []string
+	// EscapeFormulas prefixes a ' to text cells a spreadsheet would run as a formula (those
+	// starting with =, +, -, @, tab or carriage return).
+	EscapeFormulas bool
+}
+
+// CustomerKey is a position in the (created_at, id) order that exports of older releases
+// walked.
 type CustomerKey struct {
 	CreatedAt time.Time `json:"created_at"`
 	ID        int64     `json:"id"`
 }
 
-// Upload is the transfer of an import job's file into its spool.
+// Upload is the transfer of an upload job's file into its spool.
 type Upload struct {
 	JobID    uuid.UUID
 	FileName string
 	SpoolKey string
-	// Received counts the bytes stored in the spool so far.
+	// Received counts the bytes stored in the spool so far; Expected is the body's length
+	// when the client declared it.
 	Received int64
+	Expected *int64
 	// Records is the number of CSV records in the file, known once the transfer is complete.
 	Records  *int64
 	Complete bool
 }
 
-// UploadStore keeps the state of import jobs' file transfers.
+// UploadStore keeps the state of upload jobs' file transfers.
 type UploadStore interface {
-	// BeginUpload records that a transfer into the job's spool starts, moving a CREATED job
-	// to STARTED. The transfer holds a lease for ttl that RenewUpload renews; if it expires
-	// (the receiving process died), the rescuer fails the job. Returns ENOTFOUND, or
-	// ECONFLICT when the job is not an import waiting for its file (already uploaded,
-	// revoked, finished).
-	BeginUpload(ctx context.Context, u *Upload, actor string, ttl time.Duration) (*Job, error)
+	// BeginUpload records that a transfer into the job's spool starts and takes the job's
+	// lease for it (kind RunTransfer, for ttl, in the name of owner), moving a CREATED job to
+	// STARTED. If the lease expires (the receiving process died), the rescuer fails the job.
+	// Returns ENOTFOUND, or ECONFLICT when the job takes no upload or no longer waits for one
+	// (already has a file, revoked, finished).
+	BeginUpload(ctx context.Context, u *Upload, actor string, ttl time.Duration, owner string) (*Job, error)
 
-	// RenewUpload stores how many bytes have been received so far and renews the
-	// transfer's lease by ttl.
-	RenewUpload(ctx context.Context, jobID uuid.UUID, received int64, ttl time.Duration) error
+	// UpdateUpload stores how many bytes have been received so far.
+	UpdateUpload(ctx context.Context, jobID uuid.UUID, received int64) error
 
 	// CompleteUpload marks the transfer complete with the file's record count (the job's
-	// total) and, when the job is running, enqueues its first import run in the same
-	// transaction. A PAUSING job becomes PAUSED: nothing runs until RESUME.
-	CompleteUpload(ctx context.Context, jobID uuid.UUID, received, records int64) (*Job, error)
+	// total), releases the transfer's lease and, when the job is running, enqueues its first
+	// run in the same transaction. A PAUSING job becomes PAUSED: nothing runs until RESUME.
+	// Returns ECONFLICT when the job was revoked or failed meanwhile, EFENCED when the
+	// transfer lost its lease.
+	CompleteUpload(ctx context.Context, jobID, lease uuid.UUID, received, records int64) (*Job, error)
 
 	// FindUpload returns the job's transfer. Returns ENOTFOUND when none began.
 	FindUpload(ctx context.Context, jobID uuid.UUID) (*Upload, error)
@@ -172,6 +236,10 @@ type Store interface {
 	JobStore
 	CustomerStore
 	UploadStore
+
+	// Querier reads and writes outside any batch: kinds read their own tables with it
+	// (bulk team creation looks up managers and taken names before a batch commits).
+	Querier
 
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error

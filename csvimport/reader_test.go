@@ -231,7 +231,7 @@ func TestReaderLinesAcrossQuotedNewlines(t *testing.T) {
 
 func TestNewReaderHeader(t *testing.T) {
 	t.Parallel()
-	const rule = " (the header must have first_name, last_name, address, email, age, company and optionally created_at)"
+	const rule = " (the header must have first_name, last_name, address, email, age, company and optionally created_at; a mapping can rename or ignore columns)"
 	tests := []struct {
 		name  string
 		input string

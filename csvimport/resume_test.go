@@ -129,7 +129,7 @@ func TestResume(t *testing.T) {
 func TestFinalErrors(t *testing.T) {
 	t.Parallel()
 	boom := errors.New("boom")
-	huge := strings.Repeat("x", 2*maxRecordBytes)
+	huge := strings.Repeat("x", 2<<20)
 	tests := []struct {
 		name  string
 		input io.Reader
@@ -138,10 +138,10 @@ func TestFinalErrors(t *testing.T) {
 	}{
 		{"long line", strings.NewReader(header + good + "Bob," + huge + "\n" + good),
 			"reins error: code=invalid message=line 3: a record is longer than 1048576 bytes", nil},
-		{"quote never closed", strings.NewReader(header + good + `"` + strings.Repeat("a,b\n", maxRecordBytes/2)),
+		{"quote never closed", strings.NewReader(header + good + `"` + strings.Repeat("a,b\n", 1<<19)),
 			"reins error: code=invalid message=line 3: a record is longer than 1048576 bytes", nil},
 		{"read error", io.MultiReader(strings.NewReader(header+good+"Bob,Sm"), iotest.ErrReader(boom)),
-			"csvimport: reading after line 2: boom", boom},
+			"sheet: reading after line 2: boom", boom},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -175,15 +175,16 @@ func TestFinalErrors(t *testing.T) {
 
 func TestNewResumeReaderArguments(t *testing.T) {
 	t.Parallel()
+	required := reins.CustomerColumns
 	tests := []struct {
 		name    string
 		columns []string
 		offset  int64
 		line    int
 	}{
-		{"negative offset", Required, -1, 1},
-		{"line 0", Required, 10, 0},
-		{"missing column", Required[1:], 10, 1},
+		{"negative offset", required, -1, 1},
+		{"line 0", required, 10, 0},
+		{"missing column", required[1:], 10, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,7 +9,32 @@ import (
 	"unicode/utf8"
 
 	"github.com/reins-dev/reins"
+	"github.com/reins-dev/reins/sheet"
 )
+
+// The customers sheet's fields, in the order of Fields.
+const (
+	fieldFirstName = iota
+	fieldLastName
+	fieldAddress
+	fieldEmail
+	fieldAge
+	fieldCompany
+	fieldCreatedAt
+)
+
+// Fields are the fields of a customers sheet: the six columns of an export, and optionally
+// created_at (without it, every row gets the import's start time).
+var Fields = []sheet.Field{
+	{Name: "first_name", Required: true}, {Name: "last_name", Required: true}, {Name: "address", Required: true},
+	{Name: "email", Required: true}, {Name: "age", Required: true}, {Name: "company", Required: true},
+	{Name: "created_at"},
+}
+
+// Format is a customers sheet with the given mapping of header names to fields.
+func Format(mapping map[string]string) *sheet.Format {
+	return &sheet.Format{Fields: Fields, Mapping: mapping}
+}
 
 // Limits on a field's length, in characters (runes).
 const (
@@ -19,83 +44,39 @@ const (
 	maxAge     = 150
 )
 
-// RowError describes one bad row or a bad file, for the import's error report.
-type RowError struct {
-	Line   int    `json:"line"`   // 1-based physical line where the record starts (the header is line 1)
-	Column string `json:"column"` // column name, "" when the problem is the whole row or file
-	Reason string `json:"reason"`
-}
-
-// Error formats the problem for people, e.g. `line 7, column age: must be ...`.
-func (e *RowError) Error() string {
-	if e.Column == "" {
-		return fmt.Sprintf("line %d: %s", e.Line, e.Reason)
+// customer validates one record. It reports the first bad field, in the order of Fields.
+func customer(rec *sheet.Record, now time.Time) (reins.Customer, error) {
+	v := rec.Values
+	c := reins.Customer{FirstName: v[fieldFirstName], LastName: v[fieldLastName], Address: v[fieldAddress],
+		Email: v[fieldEmail], Company: v[fieldCompany], CreatedAt: now}
+	check := []struct {
+		field  int
+		reason string
+	}{
+		{fieldFirstName, checkText(c.FirstName, maxName)},
+		{fieldLastName, checkText(c.LastName, maxName)},
+		{fieldAddress, checkText(c.Address, maxAddress)},
+		{fieldEmail, checkEmail(c.Email)},
+		{fieldAge, ""},
+		{fieldCompany, checkText(c.Company, maxName)},
 	}
-	return fmt.Sprintf("line %d, column %s: %s", e.Line, e.Column, e.Reason)
-}
-
-// customer validates one record whose fields are in the order of columns. It reports the
-// first bad field, left to right, as the user sees the file.
-func customer(columns, record []string, line int, now time.Time) (reins.Customer, error) {
-	c := reins.Customer{CreatedAt: now}
-	for i, col := range columns {
-		v := record[i]
-		var reason string
-		switch {
-		case !utf8.ValidString(v):
-			reason = "not valid UTF-8"
-		case strings.IndexByte(v, 0) >= 0:
-			reason = "contains a NUL byte"
-		default:
-			reason = setField(&c, col, strings.TrimSpace(v))
-		}
-		if reason != "" {
-			return reins.Customer{}, &RowError{Line: line, Column: col, Reason: reason}
+	var ok bool
+	if c.Age, ok = parseAge(v[fieldAge]); !ok {
+		check[4].reason = fmt.Sprintf("must be a whole number from 0 to %d, got %s", maxAge, sheet.Quote(v[fieldAge]))
+	}
+	for _, ch := range check {
+		if ch.reason != "" {
+			return reins.Customer{}, rec.Error(ch.field, ch.reason)
 		}
 	}
-	return c, nil
-}
-
-// setField stores the trimmed value v of column col in c, or returns why it is invalid.
-func setField(c *reins.Customer, col, v string) string {
-	switch col {
-	case "first_name":
-		c.FirstName = v
-		return checkText(v, maxName)
-	case "last_name":
-		c.LastName = v
-		return checkText(v, maxName)
-	case "company":
-		c.Company = v
-		return checkText(v, maxName)
-	case "address":
-		c.Address = v
-		return checkText(v, maxAddress)
-	case "email":
-		c.Email = v
-		if reason := checkText(v, maxEmail); reason != "" {
-			return reason
-		}
-		if !plausibleEmail(v) {
-			return "must be an email address like name@example.com, got " + quote(v)
-		}
-	case "age":
-		age, ok := parseAge(v)
+	if at := v[fieldCreatedAt]; at != "" {
+		t, ok := parseTime(at)
 		if !ok {
-			return fmt.Sprintf("must be a whole number from 0 to %d, got %s", maxAge, quote(v))
-		}
-		c.Age = age
-	case createdAt:
-		if v == "" {
-			return "" // keep the import's start time
-		}
-		t, ok := parseTime(v)
-		if !ok {
-			return "must be a date YYYY-MM-DD or a time like 2020-05-01T10:00:00Z, got " + quote(v)
+			return reins.Customer{}, rec.Error(fieldCreatedAt, "must be a date YYYY-MM-DD or a time like 2020-05-01T10:00:00Z, got "+sheet.Quote(at))
 		}
 		c.CreatedAt = t
 	}
-	return ""
+	return c, nil
 }
 
 func checkText(v string, maximum int) string {
@@ -108,10 +89,20 @@ func checkText(v string, maximum int) string {
 	return ""
 }
 
-// plausibleEmail catches the mistakes a swapped or shifted column makes; it does not try to
-// implement RFC 5322.
-func plausibleEmail(v string) bool {
-	if strings.IndexFunc(v, unicode.IsSpace) >= 0 || strings.Count(v, "@") != 1 {
+func checkEmail(v string) string {
+	if reason := checkText(v, maxEmail); reason != "" {
+		return reason
+	}
+	if !PlausibleEmail(v) {
+		return "must be an email address like name@example.com, got " + sheet.Quote(v)
+	}
+	return ""
+}
+
+// PlausibleEmail catches the mistakes a swapped or shifted column makes, and addresses a
+// spreadsheet would run as a formula; it does not try to implement RFC 5322.
+func PlausibleEmail(v string) bool {
+	if strings.IndexFunc(v, unicode.IsSpace) >= 0 || strings.Count(v, "@") != 1 || reins.IsFormula(v) {
 		return false
 	}
 	local, domain, _ := strings.Cut(v, "@")
@@ -127,27 +118,14 @@ func parseAge(v string) (int, bool) {
 	return n, err == nil && n <= maxAge
 }
 
-// parseTime accepts RFC 3339 or a bare date (midnight UTC); time.Parse rejects dates that
-// do not exist, such as 2021-02-30.
+// parseTime accepts RFC 3339 or a bare date (midnight UTC), in years 0001 to 9999;
+// time.Parse rejects dates that do not exist, such as 2021-02-30.
 func parseTime(v string) (time.Time, bool) {
 	layout := time.RFC3339
 	if len(v) == len(time.DateOnly) {
 		layout = time.DateOnly
 	}
 	t, err := time.Parse(layout, v)
-	return t.UTC(), err == nil
-}
-
-// quote shows a bad value in a message, shortened so that a huge field cannot flood the
-// import's error report.
-func quote(v string) string {
-	const limit = 40
-	n := 0
-	for i := range v {
-		if n == limit {
-			return strconv.Quote(v[:i]) + "…"
-		}
-		n++
-	}
-	return strconv.Quote(v)
+	t = t.UTC()
+	return t, err == nil && t.Year() >= 1 && t.Year() <= 9999
 }

@@ -11,19 +11,35 @@ import (
 
 // notify signals the job's subscribers in every process. A lost signal only delays a waiter
 // until its backup poll, so a failure is logged, not returned.
-func (e *Engine) notify(ctx context.Context, id uuid.UUID) error {
+func (e *Engine) notify(ctx context.Context, id uuid.UUID) {
 	if err := e.notifier.Notify(context.WithoutCancel(ctx), id); err != nil {
 		e.log.Warn("reins: could not signal a job change", "job_id", id, "error", err)
 	}
-	return nil
 }
 
-// Create stores a new job and, when run is RunProcess, enqueues its first run.
-func (e *Engine) Create(ctx context.Context, job *reins.Job, actor string, run reins.RunKind) error {
+// Create stores a new job of a registered kind, prepared by its kind in the same
+// transaction, and enqueues its first run unless it waits for an upload or is held by a
+// guard. Returns EINVALID for a job type that is not registered.
+func (e *Engine) Create(ctx context.Context, job *reins.Job, actor string) error {
+	kind, err := e.kinds.Lookup(job.Type)
+	if err != nil {
+		return err
+	}
 	if job.ID == uuid.Nil {
 		job.ID = uuid.New()
 	}
-	return e.store.CreateJob(ctx, job, actor, run)
+	if job.Status == "" {
+		job.Status = reins.StatusCreated
+	}
+	run := reins.RunProcess
+	if _, ok := kind.(reins.UploadKind); ok {
+		run = reins.RunNone
+	}
+	if err := e.store.CreateJob(ctx, job, actor, run, kind.Prepare); err != nil {
+		return err
+	}
+	e.notify(ctx, job.ID)
+	return nil
 }
 
 // Job returns the job with the given id. Returns ENOTFOUND.
@@ -45,7 +61,7 @@ func (e *Engine) Command(ctx context.Context, id uuid.UUID, cmd reins.Command, a
 		return nil, err
 	}
 	if !t.NoOp {
-		_ = e.notify(ctx, id)
+		e.notify(ctx, id)
 	}
 	if !job.Status.Transitional() {
 		return job, nil

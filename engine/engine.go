@@ -46,28 +46,39 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// The defaults of Config, in one place: the command line's flags take them from here.
+const (
+	DefaultBatchSize      = 20000
+	DefaultRunBudget      = 30 * time.Second
+	DefaultCommandWait    = 5 * time.Second
+	DefaultPollInterval   = 100 * time.Millisecond
+	DefaultMaxAttempts    = 8
+	DefaultLeaseTTL       = 6 * time.Second
+	DefaultRescueInterval = 2 * time.Second
+)
+
 // WithDefaults returns the config with defaults filled in.
 func (c Config) WithDefaults() Config {
 	if c.BatchSize == 0 {
-		c.BatchSize = 20000
+		c.BatchSize = DefaultBatchSize
 	}
 	if c.RunBudget == 0 {
-		c.RunBudget = 30 * time.Second
+		c.RunBudget = DefaultRunBudget
 	}
 	if c.CommandWait == 0 {
-		c.CommandWait = 5 * time.Second
+		c.CommandWait = DefaultCommandWait
 	}
 	if c.PollInterval == 0 {
-		c.PollInterval = 100 * time.Millisecond
+		c.PollInterval = DefaultPollInterval
 	}
 	if c.MaxAttempts == 0 {
-		c.MaxAttempts = 8
+		c.MaxAttempts = DefaultMaxAttempts
 	}
 	if c.LeaseTTL == 0 {
-		c.LeaseTTL = 6 * time.Second
+		c.LeaseTTL = DefaultLeaseTTL
 	}
 	if c.RescueInterval == 0 {
-		c.RescueInterval = 2 * time.Second
+		c.RescueInterval = DefaultRescueInterval
 	}
 	if c.Name == "" {
 		host, _ := os.Hostname()
@@ -101,12 +112,12 @@ type Backend interface {
 
 // Engine runs jobs and carries out commands on them.
 type Engine struct {
-	cfg        Config
-	store      reins.Store
-	notifier   reins.Notifier
-	processors map[reins.JobType]Processor
-	queue      reins.Queue
-	log        *slog.Logger
+	cfg      Config
+	store    reins.Store
+	notifier reins.Notifier
+	kinds    *reins.Registry
+	queue    reins.Queue
+	log      *slog.Logger
 
 	// drain is closed when the process stops: runs hand their jobs back at the next batch
 	// boundary instead of working on.
@@ -117,13 +128,14 @@ type Engine struct {
 	rescuerDone chan struct{}
 }
 
-// New returns an engine on the backend. With cfg.Workers > 0 it works runs once started.
-func New(backend Backend, processors map[reins.JobType]Processor, cfg Config) (*Engine, error) {
+// New returns an engine on the backend that runs the registry's kinds. With cfg.Workers > 0
+// it works runs once started.
+func New(backend Backend, kinds *reins.Registry, cfg Config) (*Engine, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, store: backend, notifier: backend, processors: processors, log: cfg.Logger,
+	e := &Engine{cfg: cfg, store: backend, notifier: backend, kinds: kinds, log: cfg.Logger,
 		drain: make(chan struct{})}
 	if cfg.Workers == 0 {
 		return e, nil
@@ -210,6 +222,9 @@ func (e *Engine) rescue(ctx context.Context) {
 		return true
 	})
 }
+
+// Kinds returns the registry of the kinds the engine runs.
+func (e *Engine) Kinds() *reins.Registry { return e.kinds }
 
 // Store returns the engine's store.
 func (e *Engine) Store() reins.Store { return e.store }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/reins-dev/reins"
 	"github.com/reins-dev/reins/csvexport"
+	"github.com/reins-dev/reins/csvimport"
 	"github.com/reins-dev/reins/engine"
 )
 
@@ -31,9 +32,9 @@ func testTransitionTable(t *testing.T, open Opener) {
 	ctx := context.Background()
 	backend := open(t)
 	for _, from := range reins.AllStatuses() {
-		for _, cmd := range []reins.Command{reins.CommandPause, reins.CommandResume, reins.CommandRevoke} {
-			job := &reins.Job{ID: uuid.New(), Type: reins.JobTypeImport, Status: from}
-			if err := backend.CreateJob(ctx, job, "test", reins.RunNone); err != nil {
+		for _, cmd := range reins.AllCommands() {
+			job := &reins.Job{ID: uuid.New(), Type: csvimport.Type, Status: from}
+			if err := backend.CreateJob(ctx, job, "test", reins.RunNone, nil); err != nil {
 				t.Fatal(err)
 			}
 			want, wantErr := reins.NextStatus(from, cmd)
@@ -88,8 +89,8 @@ func testTransitionTable(t *testing.T, open Opener) {
 func testFencing(t *testing.T, open Opener) {
 	ctx := context.Background()
 	backend := open(t)
-	job := &reins.Job{ID: uuid.New(), Type: reins.JobTypeExport, Status: reins.StatusCreated}
-	if err := backend.CreateJob(ctx, job, "test", reins.RunNone); err != nil {
+	job := &reins.Job{ID: uuid.New(), Type: csvexport.Type, Status: reins.StatusCreated}
+	if err := backend.CreateJob(ctx, job, "test", reins.RunNone, nil); err != nil {
 		t.Fatal(err)
 	}
 	claim := func(epoch int64) (uuid.UUID, error) {
@@ -143,7 +144,7 @@ func testFencing(t *testing.T, open Opener) {
 		t.Fatalf("the batch in flight at PAUSE: got %+v, %v; want it committed, status PAUSING", res, err)
 	}
 	if ok, err := backend.FinishRun(ctx, &reins.Finish{JobID: job.ID, Epoch: 1, Lease: &b,
-		From: []reins.Status{reins.StatusPausing}, To: reins.StatusPaused, Actor: "test"}); err != nil || !ok {
+		Event: reins.RunStopped, Actor: "test"}); err != nil || !ok {
 		t.Fatalf("acknowledging the pause: %v, %v", ok, err)
 	}
 	if err := commit(1, b); reins.ErrorCode(err) != reins.EFENCED {
@@ -360,19 +361,12 @@ func testRacingCommands(t *testing.T, open Opener) {
 	}
 }
 
-// allowed reports whether a history entry is a command's transition or a run's.
+// allowed reports whether a history entry is a command's transition (actor api or test,
+// the command its detail) or a run's, by the tables in status.go.
 func allowed(e reins.Event) bool {
-	if e.Actor == "worker" {
-		switch {
-		case e.From == reins.StatusCreated && e.To == reins.StatusStarted,
-			e.From == reins.StatusPausing && e.To == reins.StatusPaused,
-			e.From == reins.StatusRevoking && e.To == reins.StatusRevoked,
-			(e.From == reins.StatusStarted || e.From == reins.StatusResumed || e.From == reins.StatusPausing) && e.To == reins.StatusCompleted,
-			e.To == reins.StatusFailed:
-			return true
-		}
-		return false
+	if e.Actor == "api" || e.Actor == "test" {
+		tr, err := reins.NextStatus(e.From, reins.Command(e.Detail))
+		return err == nil && tr.To == e.To && !tr.NoOp
 	}
-	tr, err := reins.NextStatus(e.From, reins.Command(e.Detail))
-	return err == nil && tr.To == e.To && !tr.NoOp
+	return reins.IsRunTransition(e.From, e.To)
 }

@@ -19,9 +19,9 @@ import (
 	"github.com/reins-dev/reins"
 	"github.com/reins-dev/reins/blob"
 	"github.com/reins-dev/reins/csvexport"
-	"github.com/reins-dev/reins/csvimport"
 	"github.com/reins-dev/reins/demo"
 	"github.com/reins-dev/reins/engine"
+	"github.com/reins-dev/reins/registry"
 	"github.com/reins-dev/reins/reinstest"
 )
 
@@ -59,10 +59,7 @@ func newHarnessOn(t testing.TB, backend reinstest.Backend, b *blob.Store, cfg en
 		// the answer is true, not how fast it came.
 		cfg.CommandWait = waitLimit
 	}
-	e, err := engine.New(backend, map[reins.JobType]engine.Processor{
-		reins.JobTypeExport: &csvexport.Processor{Store: backend, Blob: b},
-		reins.JobTypeImport: &csvimport.Processor{Store: backend, Blob: b},
-	}, cfg)
+	e, err := engine.New(backend, registry.New(registry.Deps{Store: backend, Blob: b}), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,16 +101,45 @@ func expectedCSV(t testing.TB, customers []reins.Customer, p csvexport.Params) s
 	return sb.String()
 }
 
-func (h *harness) export(p csvexport.Params) *reins.Job {
+// params renders export params as a request gives them.
+func (p exportParams) values() reins.Params {
+	v := reins.Params{"date_gte": p.DateGTE, "date_lte": p.DateLTE}
+	if p.MaxRowsPerS > 0 {
+		v["max_rows_per_s"] = strconv.Itoa(p.MaxRowsPerS)
+	}
+	for k, x := range p.extra {
+		v[k] = x
+	}
+	return v
+}
+
+// exportParams are an export's parameters for the suite, and any others to send.
+type exportParams struct {
+	csvexport.Params
+	extra reins.Params
+}
+
+// create creates a job of the given type from request parameters, as the API does.
+func (h *harness) create(t reins.JobType, params reins.Params) *reins.Job {
 	h.t.Helper()
-	job, err := csvexport.NewJob(p, reins.DefaultOwner)
+	kind, err := h.engine.Kinds().Lookup(t)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	if err := h.engine.Create(context.Background(), job, "test", reins.RunProcess); err != nil {
+	job, err := kind.NewJob(params)
+	if err != nil {
+		h.t.Fatalf("new %s job: %v", t, err)
+	}
+	job.Owner = reins.DefaultOwner
+	if err := h.engine.Create(context.Background(), job, "test"); err != nil {
 		h.t.Fatal(err)
 	}
 	return job
+}
+
+func (h *harness) export(p csvexport.Params) *reins.Job {
+	h.t.Helper()
+	return h.create(csvexport.Type, exportParams{Params: p}.values())
 }
 
 func (h *harness) job(id uuid.UUID) *reins.Job {

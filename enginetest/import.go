@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/reins-dev/reins"
 	"github.com/reins-dev/reins/csvimport"
 	"github.com/reins-dev/reins/engine"
+	"github.com/reins-dev/reins/upload"
 )
 
 // importCSV returns a customers CSV of n rows with distinct emails; bad replaces whole
@@ -33,31 +35,44 @@ func importCSV(n int, bad map[int]string) []byte {
 	return b.Bytes()
 }
 
-func (h *harness) receiver() *csvimport.Receiver {
-	return &csvimport.Receiver{Store: h.backend, Notifier: h.backend, Blob: h.blob, MaxPause: time.Minute,
-		IdleTimeout: time.Minute, PollInterval: 50 * time.Millisecond, LeaseTTL: 3 * time.Second,
-		Logger: h.engine.Logger()}
+func (h *harness) receiver() *upload.Receiver {
+	return &upload.Receiver{Engine: h.engine, Blob: h.blob, MaxPause: time.Minute, IdleTimeout: time.Minute,
+		PollInterval: 50 * time.Millisecond, ProgressInterval: 10 * time.Millisecond, Logger: h.engine.Logger()}
 }
 
-func (h *harness) newImport(p csvimport.Params) *reins.Job {
+// importParams are an upload job's parameters for the suite.
+type importParams struct {
+	OnError     string
+	MaxRowsPerS int
+	Mapping     string // JSON text
+}
+
+func (p importParams) values() reins.Params {
+	v := reins.Params{"on_error": p.OnError, "mapping": p.Mapping}
+	if p.MaxRowsPerS > 0 {
+		v["max_rows_per_s"] = strconv.Itoa(p.MaxRowsPerS)
+	}
+	return v
+}
+
+func (h *harness) newImport(p importParams) *reins.Job {
 	h.t.Helper()
-	job, err := csvimport.NewJob(p, reins.DefaultOwner)
-	if err != nil {
-		h.t.Fatal(err)
+	return h.create(csvimport.Type, p.values())
+}
+
+// send streams file into the upload job, failing the test on error.
+func (h *harness) send(job *reins.Job, file []byte) {
+	h.t.Helper()
+	if _, err := h.receiver().Receive(context.Background(), job.ID, "test.csv", nil, bytes.NewReader(file), nil); err != nil {
+		h.t.Fatalf("upload: %v", err)
 	}
-	if err := h.engine.Create(context.Background(), job, "test", reins.RunNone); err != nil {
-		h.t.Fatal(err)
-	}
-	return job
 }
 
 // upload creates an import job and streams file into it, failing the test on error.
-func (h *harness) upload(p csvimport.Params, file []byte) *reins.Job {
+func (h *harness) upload(p importParams, file []byte) *reins.Job {
 	h.t.Helper()
 	job := h.newImport(p)
-	if _, err := h.receiver().Receive(context.Background(), job.ID, "test.csv", bytes.NewReader(file), nil); err != nil {
-		h.t.Fatalf("upload: %v", err)
-	}
+	h.send(job, file)
 	return job
 }
 
@@ -102,7 +117,7 @@ func ExerciseImport(t *testing.T, open Opener) {
 func testImportPauseResume(t *testing.T, open Opener) {
 	h := newHarness(t, open(t), engine.Config{Workers: 2, BatchSize: 500})
 	const n = 20_000
-	job := h.upload(csvimport.Params{OnError: csvimport.OnErrorAbort, MaxRowsPerS: 20_000}, importCSV(n, nil))
+	job := h.upload(importParams{OnError: upload.OnErrorAbort, MaxRowsPerS: 20_000}, importCSV(n, nil))
 	var lastDone int64
 	for cycle := 0; cycle < 2; cycle++ {
 		h.waitFor(job.ID, "progress", func(j *reins.Job) bool { return j.Done > lastDone && j.Done < n })
@@ -148,7 +163,7 @@ func (h *harness) stalledUpload(job *reins.Job, file []byte) (release func(), re
 	}()
 	res := make(chan error, 1)
 	go func() {
-		_, err := h.receiver().Receive(context.Background(), job.ID, "test.csv", pr, nil)
+		_, err := h.receiver().Receive(context.Background(), job.ID, "test.csv", nil, pr, nil)
 		res <- err
 	}()
 	return func() { close(gate) }, res
@@ -157,7 +172,7 @@ func (h *harness) stalledUpload(job *reins.Job, file []byte) (release func(), re
 func testImportPauseMidTransfer(t *testing.T, open Opener) {
 	h := newHarness(t, open(t), engine.Config{Workers: 2, BatchSize: 500})
 	const n = 5_000
-	job := h.newImport(csvimport.Params{OnError: csvimport.OnErrorAbort})
+	job := h.newImport(importParams{OnError: upload.OnErrorAbort})
 	release, result := h.stalledUpload(job, importCSV(n, nil))
 	h.waitStatus(job.ID, reins.StatusStarted)
 	if got := h.command(job.ID, reins.CommandPause); got.Status != reins.StatusPaused {
@@ -185,14 +200,14 @@ func testImportPauseMidTransfer(t *testing.T, open Opener) {
 // for RESUME before it reads a byte.
 func testImportPausedBeforeUpload(t *testing.T, open Opener) {
 	h := newHarness(t, open(t), engine.Config{Workers: 2, BatchSize: 500})
-	job := h.newImport(csvimport.Params{OnError: csvimport.OnErrorAbort})
+	job := h.newImport(importParams{OnError: upload.OnErrorAbort})
 	if got := h.command(job.ID, reins.CommandPause); got.Status != reins.StatusPaused {
 		t.Fatalf("PAUSE of a job waiting for its file answered %s", got.Status)
 	}
 	result := make(chan error, 1)
 	body := &countingReader{r: bytes.NewReader(importCSV(1000, nil))}
 	go func() {
-		_, err := h.receiver().Receive(context.Background(), job.ID, "test.csv", body, nil)
+		_, err := h.receiver().Receive(context.Background(), job.ID, "test.csv", nil, body, nil)
 		result <- err
 	}()
 	select {
@@ -230,7 +245,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 func testImportRevoke(t *testing.T, open Opener) {
 	h := newHarness(t, open(t), engine.Config{Workers: 2, BatchSize: 200})
 	file := importCSV(10_000, nil)
-	slow := csvimport.Params{OnError: csvimport.OnErrorAbort, MaxRowsPerS: 10_000}
+	slow := importParams{OnError: upload.OnErrorAbort, MaxRowsPerS: 10_000}
 
 	t.Run("DuringTransfer", func(t *testing.T) {
 		job := h.newImport(slow)
@@ -276,7 +291,7 @@ func testImportOnError(t *testing.T, open Opener) {
 	file := importCSV(500, bad)
 
 	t.Run("Abort", func(t *testing.T) {
-		job := h.upload(csvimport.Params{OnError: csvimport.OnErrorAbort}, file)
+		job := h.upload(importParams{OnError: upload.OnErrorAbort}, file)
 		failed := h.waitStatus(job.ID, reins.StatusFailed)
 		// Line 151: the header is line 1, bad row 150 is line 151.
 		if !strings.Contains(failed.Error, "line 151") || !strings.Contains(failed.Error, "age") {
@@ -285,12 +300,12 @@ func testImportOnError(t *testing.T, open Opener) {
 		h.waitRolledBack(job.ID)
 	})
 	t.Run("Skip", func(t *testing.T) {
-		job := h.upload(csvimport.Params{OnError: csvimport.OnErrorSkip}, file)
+		job := h.upload(importParams{OnError: upload.OnErrorSkip}, file)
 		done := h.waitStatus(job.ID, reins.StatusCompleted)
 		if rows, emails := h.imported(job.ID); rows != 497 || emails != 497 || done.Done != 497 {
 			t.Fatalf("imported %d rows (%d emails), done=%d; want 497", rows, emails, done.Done)
 		}
-		skipped, errs := csvimport.Skipped(done)
+		skipped, errs := upload.Skipped(done)
 		if skipped != 3 || len(errs) != 3 {
 			t.Fatalf("skipped %d, listed %d; want 3 and 3", skipped, len(errs))
 		}
@@ -329,8 +344,8 @@ func testImportMalformed(t *testing.T, open Opener) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			job := h.newImport(csvimport.Params{OnError: csvimport.OnErrorAbort})
-			_, err := h.receiver().Receive(context.Background(), job.ID, "bad.csv", strings.NewReader(c.file), nil)
+			job := h.newImport(importParams{OnError: upload.OnErrorAbort})
+			_, err := h.receiver().Receive(context.Background(), job.ID, "bad.csv", nil, strings.NewReader(c.file), nil)
 			if c.atTransfer {
 				if reins.ErrorCode(err) != reins.EINVALID || !strings.Contains(reins.ErrorMessage(err), c.want) {
 					t.Fatalf("transfer returned %v, want EINVALID mentioning %q", err, c.want)
@@ -363,9 +378,9 @@ func (r *failingReader) Read(p []byte) (int, error) {
 
 func testImportClientGone(t *testing.T, open Opener) {
 	h := newHarness(t, open(t), engine.Config{Workers: 2, BatchSize: 100})
-	job := h.newImport(csvimport.Params{OnError: csvimport.OnErrorAbort})
+	job := h.newImport(importParams{OnError: upload.OnErrorAbort})
 	file := importCSV(2000, nil)
-	_, err := h.receiver().Receive(context.Background(), job.ID, "gone.csv", &failingReader{data: file[:len(file)/2]}, nil)
+	_, err := h.receiver().Receive(context.Background(), job.ID, "gone.csv", nil, &failingReader{data: file[:len(file)/2]}, nil)
 	if reins.ErrorCode(err) != reins.EINVALID {
 		t.Fatalf("transfer returned %v, want EINVALID", err)
 	}

@@ -10,8 +10,8 @@ import (
 
 	"github.com/reins-dev/reins"
 	"github.com/reins-dev/reins/csvexport"
-	"github.com/reins-dev/reins/csvimport"
 	"github.com/reins-dev/reins/engine"
+	"github.com/reins-dev/reins/upload"
 )
 
 // ExerciseRecovery runs the crash-safety half of the behaviour suite.
@@ -29,12 +29,13 @@ func testRescueDeadRun(t *testing.T, open Opener) {
 	h := newHarness(t, backend, engine.Config{Workers: 2, BatchSize: 100,
 		LeaseTTL: 300 * time.Millisecond, RescueInterval: 50 * time.Millisecond})
 	p := csvexport.Params{DateGTE: "2015-01-01", DateLTE: "2024-12-31"}
-	job, err := csvexport.NewJob(p, reins.DefaultOwner)
+	kind, _ := h.engine.Kinds().Lookup(csvexport.Type)
+	job, err := kind.NewJob(exportParams{Params: p}.values())
 	if err != nil {
 		t.Fatal(err)
 	}
 	job.ID = uuid.New()
-	if err := backend.CreateJob(context.Background(), job, "test", reins.RunNone); err != nil {
+	if err := backend.CreateJob(context.Background(), job, "test", reins.RunNone, kind.Prepare); err != nil {
 		t.Fatal(err)
 	}
 	dead, err := backend.StartRun(context.Background(), job.ID, job.Epoch, reins.RunProcess, 300*time.Millisecond, "dead")
@@ -83,10 +84,10 @@ func testDrainHandsBack(t *testing.T, open Opener) {
 func testDeadTransferFails(t *testing.T, open Opener) {
 	backend := open(t)
 	h := newHarness(t, backend, engine.Config{Workers: 1, RescueInterval: 50 * time.Millisecond})
-	job := h.newImport(csvimport.Params{OnError: csvimport.OnErrorAbort})
-	key := csvimport.SpoolKey(job.ID)
+	job := h.newImport(importParams{OnError: upload.OnErrorAbort})
+	key := upload.SpoolKey(job.ID)
 	if _, err := backend.BeginUpload(context.Background(), &reins.Upload{JobID: job.ID, FileName: "x.csv", SpoolKey: key},
-		"test", 100*time.Millisecond); err != nil {
+		"test", 100*time.Millisecond, "dead"); err != nil {
 		t.Fatal(err)
 	}
 	spool, err := h.blob.OpenWriter(key, 0)

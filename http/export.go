@@ -10,28 +10,55 @@ import (
 	"github.com/reins-dev/reins/csvexport"
 )
 
+// handleExport starts an export, the old service's GET export/?date_gte=&date_lte=.
 func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	params, err := csvexport.ParseParams(q.Get("date_gte"), q.Get("date_lte"), q.Get("max_rows_per_s"))
+	kind, err := s.engine.Kinds().Lookup(csvexport.Type)
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
-	job, err := csvexport.NewJob(params, reins.DefaultOwner)
-	if err != nil {
-		s.error(w, r, err)
+	job, warnings, ok := s.create(w, r, kind, nil)
+	if !ok {
 		return
 	}
-	if err := s.engine.Create(r.Context(), job, "api", reins.RunProcess); err != nil {
-		s.error(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	params, _, _ := reins.DecodeJob[csvexport.Params, csvexport.Checkpoint](job)
+	out := map[string]any{
 		"job_id":      job.ID.String(),
 		"job_status":  job.Status,
-		"job_message": fmt.Sprintf("export of customers created from %s to %s started", params.DateGTE, params.DateLTE),
+		"job_message": params.Describe(),
 		"ref":         refJSON{URL: "job-status/" + job.ID.String()},
-	})
+	}
+	if warnings != nil {
+		out["warnings"] = warnings
+	}
+	for k, v := range kind.Present(job) {
+		if k != "result" {
+			out[k] = v
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// create makes a job of kind from the request's parameters (the query's, and body's when
+// not nil), answering the error itself when it cannot; ok reports whether the handler may
+// go on. known are parameters the handler reads besides the kind's.
+func (s *Server) create(w http.ResponseWriter, r *http.Request, kind reins.Kind, body map[string]string, known ...string) (*reins.Job, []string, bool) {
+	params, warnings := s.requestParams(r, body, kind.ParamNames(), known)
+	job, err := kind.NewJob(params)
+	if err == nil {
+		job.Owner = reins.DefaultOwner
+		err = s.engine.Create(r.Context(), job, "api")
+	}
+	if err != nil {
+		s.error(w, r, err)
+		return nil, nil, false
+	}
+	return job, warnings, true
+}
+
+// resulter is a kind whose finished jobs have a file to download.
+type resulter interface {
+	OpenResult(job *reins.Job) (body io.ReadCloser, size int64, name string, err error)
 }
 
 func (s *Server) handleResult(w http.ResponseWriter, r *http.Request) {
@@ -40,10 +67,15 @@ func (s *Server) handleResult(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := job.ID
-	var err error
+	kind, err := s.engine.Kinds().Lookup(job.Type)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	res, ok := kind.(resulter)
 	switch {
-	case job.Type != reins.JobTypeExport:
-		err = reins.Errorf(reins.ENOTFOUND, "job %s is an %s job; only exports have a result file", id, job.Type)
+	case !ok:
+		err = reins.Errorf(reins.ENOTFOUND, "job %s is a %s job; it has no result file", id, job.Type)
 	case job.Status == reins.StatusRevoked || job.Status == reins.StatusRevoking:
 		err = reins.Errorf(reins.EGONE, "job %s was revoked; its file was deleted", id)
 	case job.Status == reins.StatusFailed:
@@ -55,14 +87,14 @@ func (s *Server) handleResult(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	body, size, err := csvexport.OpenResult(s.blob, job)
+	body, size, name, err := res.OpenResult(job)
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
 	defer body.Close()
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="export-%s.csv"`, id))
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s"`, name))
 	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {

@@ -2,9 +2,6 @@ package http
 
 import (
 	"encoding/json"
-	"errors"
-	"io"
-	"mime"
 	"net/http"
 	"strconv"
 	"time"
@@ -12,15 +9,16 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/reins-dev/reins"
-	"github.com/reins-dev/reins/csvimport"
 )
 
-// jobJSON is a job as the API shows it.
+// jobJSON is a job as the API shows it: the fields every kind has, then the kind's own
+// (Kind.Present), merged into one object.
 type jobJSON struct {
 	JobID      string          `json:"job_id"`
 	JobType    reins.JobType   `json:"job_type"`
 	JobStatus  reins.Status    `json:"job_status"`
 	Progress   reins.Progress  `json:"progress"`
+	Transfer   *transferJSON   `json:"transfer,omitempty"`
 	Params     json.RawMessage `json:"params"`
 	Error      *string         `json:"error"`
 	Result     *refJSON        `json:"result"`
@@ -31,9 +29,31 @@ type jobJSON struct {
 	History    []eventJSON     `json:"history,omitempty"`
 	// Run names the worker process holding the job's run, while one does.
 	Run *runJSON `json:"run,omitempty"`
-	// Skipped and Errors list an import's rows skipped under on_error=skip.
-	Skipped *int64               `json:"skipped,omitempty"`
-	Errors  []csvimport.RowError `json:"errors,omitempty"`
+	// Warnings tell a creating client what was ignored in its request.
+	Warnings []string `json:"warnings,omitempty"`
+
+	kind map[string]any
+}
+
+// MarshalJSON writes the common fields and the kind's own in one object.
+func (j jobJSON) MarshalJSON() ([]byte, error) {
+	type plain jobJSON
+	common, err := json.Marshal(plain(j))
+	if err != nil || len(j.kind) == 0 {
+		return common, err
+	}
+	own, err := json.Marshal(j.kind)
+	if err != nil {
+		return nil, err
+	}
+	return append(append(common[:len(common)-1], ','), own[1:]...), nil
+}
+
+type transferJSON struct {
+	State         string `json:"state"`
+	FileName      string `json:"file_name,omitempty"`
+	BytesReceived int64  `json:"bytes_received"`
+	BytesTotal    *int64 `json:"bytes_total"`
 }
 
 type runJSON struct {
@@ -63,26 +83,56 @@ func optTime(t *time.Time) *string {
 	return &s
 }
 
-func toJobJSON(j *reins.Job) jobJSON {
+// toJobJSON renders a job; a kind that is not registered shows only the common fields.
+func (s *Server) toJobJSON(j *reins.Job) jobJSON {
+	now := time.Now()
 	out := jobJSON{
-		JobID: j.ID.String(), JobType: j.Type, JobStatus: j.Status, Progress: j.Progress(), Params: j.Params,
+		JobID: j.ID.String(), JobType: j.Type, JobStatus: j.Status, Progress: j.Progress(now), Params: j.Params,
 		CreatedAt: rfc3339(j.CreatedAt), UpdatedAt: rfc3339(j.UpdatedAt),
 		StartedAt: optTime(j.StartedAt), FinishedAt: optTime(j.FinishedAt),
 	}
 	if j.Error != "" {
 		out.Error = &j.Error
 	}
-	if j.Lease != nil && j.LeaseOwner != nil && j.LeaseExpiresAt != nil {
+	if j.Lease != nil && j.LeaseOwner != nil && j.LeaseExpiresAt != nil && j.LeaseExpiresAt.After(now) {
 		out.Run = &runJSON{Worker: *j.LeaseOwner, LeaseExpiresAt: rfc3339(*j.LeaseExpiresAt)}
 	}
-	if j.Type == reins.JobTypeImport {
-		skipped, errs := csvimport.Skipped(j)
-		out.Skipped, out.Errors = &skipped, errs
+	kind, err := s.engine.Kinds().Lookup(j.Type)
+	if err != nil {
+		return out
 	}
-	if j.Type == reins.JobTypeExport && j.Status == reins.StatusCompleted {
-		out.Result = &refJSON{URL: "/api/v1/jobs/" + j.ID.String() + "/result"}
+	if _, ok := kind.(reins.UploadKind); ok {
+		out.Transfer = transferOf(j)
+	}
+	out.kind = kind.Present(j)
+	if res, ok := out.kind["result"].(map[string]string); ok {
+		out.Result = &refJSON{URL: res["url"]}
+		delete(out.kind, "result")
 	}
 	return out
+}
+
+// transferOf describes an upload job's transfer: waiting for the file, receiving it,
+// paused, complete, or stopped (the job ended before the file was in).
+func transferOf(j *reins.Job) *transferJSON {
+	t := &transferJSON{State: "waiting"}
+	if u := j.Upload; u != nil {
+		t.FileName, t.BytesReceived, t.BytesTotal = u.FileName, u.Received, u.Expected
+		switch {
+		case u.Complete:
+			t.State = "complete"
+			t.BytesTotal = &t.BytesReceived
+		case j.Status.Terminal() || j.Status == reins.StatusRevoking:
+			t.State = "stopped"
+		case j.Status == reins.StatusPaused || j.Status == reins.StatusPausing:
+			t.State = "paused"
+		default:
+			t.State = "receiving"
+		}
+	} else if j.Status.Terminal() || j.Status == reins.StatusRevoking {
+		t.State = "stopped"
+	}
+	return t
 }
 
 func (s *Server) handleJobStatus(w http.ResponseWriter, r *http.Request) {
@@ -96,7 +146,7 @@ func (s *Server) handleJobStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if job, ok := s.loadJob(w, r); ok {
-		writeJSON(w, http.StatusOK, toJobJSON(job))
+		writeJSON(w, http.StatusOK, s.toJobJSON(job))
 	}
 }
 
@@ -116,70 +166,17 @@ func (s *Server) handleCommand(w http.ResponseWriter, r *http.Request, id uuid.U
 		s.error(w, r, err)
 		return
 	}
+	if _, err := s.engine.Job(r.Context(), id); err != nil {
+		s.error(w, r, err)
+		return
+	}
 	job, err := s.engine.Command(r.Context(), id, cmd, "api")
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"job_id": job.ID.String(), "job_status": job.Status, "progress": job.Progress()})
-}
-
-// maxBodyBytes bounds a command's body; commands are a few bytes.
-const maxBodyBytes = 1 << 20
-
-// bodyValues reads a form-encoded, multipart or JSON object body once, into its top-level
-// fields. A JSON number or boolean is kept as its text; other JSON values are refused.
-func bodyValues(r *http.Request) (map[string]string, error) {
-	r.Body = http.MaxBytesReader(nil, r.Body, maxBodyBytes)
-	ct := r.Header.Get("Content-Type")
-	mediaType := ""
-	if ct != "" {
-		var err error
-		if mediaType, _, err = mime.ParseMediaType(ct); err != nil {
-			return nil, reins.Errorf(reins.EUNSUPPORTED, "malformed Content-Type %q: send form-encoded or JSON", ct)
-		}
-	}
-	switch mediaType {
-	case "application/json":
-		var body map[string]json.RawMessage
-		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-			if errors.Is(err, io.EOF) {
-				return map[string]string{}, nil
-			}
-			return nil, reins.Errorf(reins.EINVALID, "request body is not a valid JSON object: %v", err)
-		}
-		values := make(map[string]string, len(body))
-		for name, raw := range body {
-			var v any
-			_ = json.Unmarshal(raw, &v)
-			switch v := v.(type) {
-			case nil:
-			case string:
-				values[name] = v
-			case float64, bool:
-				values[name] = string(raw)
-			default:
-				return nil, reins.Errorf(reins.EINVALID, "'%s' must be a string", name)
-			}
-		}
-		return values, nil
-	case "application/x-www-form-urlencoded", "multipart/form-data", "":
-		var err error
-		if mediaType == "multipart/form-data" {
-			err = r.ParseMultipartForm(maxBodyBytes)
-		} else {
-			err = r.ParseForm()
-		}
-		if err != nil {
-			return nil, reins.Errorf(reins.EINVALID, "request body is not a valid form: %v", err)
-		}
-		values := make(map[string]string, len(r.PostForm))
-		for name := range r.PostForm {
-			values[name] = r.PostForm.Get(name)
-		}
-		return values, nil
-	}
-	return nil, reins.Errorf(reins.EUNSUPPORTED, "unsupported Content-Type %q: send form-encoded or JSON", mediaType)
+	writeJSON(w, http.StatusOK, map[string]any{"job_id": job.ID.String(), "job_status": job.Status,
+		"progress": job.Progress(time.Now())})
 }
 
 func (s *Server) handleJobDetail(w http.ResponseWriter, r *http.Request) {
@@ -192,7 +189,7 @@ func (s *Server) handleJobDetail(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	out := toJobJSON(job)
+	out := s.toJobJSON(job)
 	out.History = make([]eventJSON, len(events))
 	for i, e := range events {
 		out.History[i] = eventJSON{At: rfc3339(e.At), From: e.From, To: e.To, Actor: e.Actor, Detail: e.Detail}
@@ -205,7 +202,7 @@ func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) {
 	if raw := r.URL.Query().Get("limit"); raw != "" {
 		n, err := strconv.Atoi(raw)
 		if err != nil || n < 1 || n > 1000 {
-			s.error(w, r, reins.Errorf(reins.EINVALID, "limit must be a whole number from 1 to 1000, got %q", raw))
+			s.error(w, r, reins.Errorf(reins.EINVALID, "limit must be a whole number from 1 to 1000, got %s", quote(raw)))
 			return
 		}
 		limit = n
@@ -217,7 +214,7 @@ func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]jobJSON, len(jobs))
 	for i, j := range jobs {
-		out[i] = toJobJSON(j)
+		out[i] = s.toJobJSON(j)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"jobs": out})
 }

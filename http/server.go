@@ -15,15 +15,15 @@ import (
 
 	"github.com/reins-dev/reins"
 	"github.com/reins-dev/reins/blob"
-	"github.com/reins-dev/reins/csvimport"
 	"github.com/reins-dev/reins/engine"
+	"github.com/reins-dev/reins/upload"
 )
 
 // Server is the API's http.Handler.
 type Server struct {
 	engine   *engine.Engine
 	blob     *blob.Store
-	receiver *csvimport.Receiver
+	receiver *upload.Receiver
 	log      *slog.Logger
 	mux      *http.ServeMux
 }
@@ -34,8 +34,8 @@ func NewServer(e *engine.Engine, b *blob.Store, log *slog.Logger) *Server {
 		log = slog.Default()
 	}
 	s := &Server{engine: e, blob: b, log: log, mux: http.NewServeMux()}
-	s.receiver = &csvimport.Receiver{Store: e.Store(), Notifier: e.Notifier(), Blob: b, MaxPause: time.Hour,
-		IdleTimeout: 2 * time.Minute, PollInterval: time.Second, LeaseTTL: 6 * time.Second, Logger: log}
+	s.receiver = &upload.Receiver{Engine: e, Blob: b, MaxPause: time.Hour, IdleTimeout: 2 * time.Minute,
+		PollInterval: time.Second, ProgressInterval: 250 * time.Millisecond, Logger: log}
 	// The old API's GETs create jobs (new-job, export): HEAD is served only where GET
 	// merely reads.
 	s.route("/healthz", s.handleHealth, reads, http.MethodGet)
@@ -105,6 +105,7 @@ var statusOf = map[string]int{
 	reins.EUNAVAILABLE: http.StatusServiceUnavailable,
 	reins.EFENCED:      http.StatusConflict,
 	reins.EBUSY:        http.StatusConflict,
+	reins.ETOOLARGE:    http.StatusRequestEntityTooLarge,
 	reins.EINTERNAL:    http.StatusInternalServerError,
 }
 
@@ -136,7 +137,7 @@ func jobID(r *http.Request) (uuid.UUID, error) {
 	raw := r.PathValue("job_id")
 	id, err := uuid.Parse(raw)
 	if err != nil {
-		return uuid.Nil, reins.Errorf(reins.ENOTFOUND, "job %q not found: a job id is a UUID", raw)
+		return uuid.Nil, reins.Errorf(reins.ENOTFOUND, "job %s not found: a job id is a UUID", quote(raw))
 	}
 	return id, nil
 }

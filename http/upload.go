@@ -6,7 +6,10 @@ import (
 	"mime"
 	"net/http"
 	"path"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -14,45 +17,49 @@ import (
 	"github.com/reins-dev/reins/csvimport"
 )
 
+// handleNewJob creates a job that waits for its upload: the customers import by default,
+// or the upload kind its job_type names.
 func (s *Server) handleNewJob(w http.ResponseWriter, r *http.Request) {
-	// Parameters come in the query, or for a POST also in a form or JSON body.
-	values := map[string]string{}
-	if r.Method == http.MethodPost && r.ContentLength != 0 {
-		var err error
-		if values, err = bodyValues(r); err != nil {
-			s.error(w, r, err)
-			return
-		}
-	}
-	q := r.URL.Query()
-	for _, name := range []string{"max_rows_per_s", "on_error"} {
-		if q.Has(name) {
-			values[name] = q.Get(name)
-		}
-	}
-	params, err := csvimport.ParseParams(values["max_rows_per_s"], values["on_error"])
+	body, err := requestBody(r)
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
-	job, err := csvimport.NewJob(params, reins.DefaultOwner)
+	jobType := body["job_type"]
+	if r.URL.Query().Has("job_type") {
+		jobType = r.URL.Query().Get("job_type")
+	}
+	if jobType == "" {
+		jobType = string(csvimport.Type)
+	}
+	kind, err := s.engine.Kinds().Lookup(reins.JobType(jobType))
+	if err == nil {
+		if _, ok := kind.(reins.UploadKind); !ok {
+			err = reins.Errorf(reins.EINVALID, "job_type %s takes no upload; new-job creates upload jobs (start an export with GET /api/v1/export/)", jobType)
+		}
+	}
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
-	if err := s.engine.Create(r.Context(), job, "api", reins.RunNone); err != nil {
-		s.error(w, r, err)
+	job, warnings, ok := s.create(w, r, kind, body, "job_type")
+	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	out := map[string]any{
 		"job_id":     job.ID.String(),
 		"job_status": job.Status,
+		"job_type":   job.Type,
 		"ref":        refJSON{URL: "upload?job_id=" + job.ID.String()},
-	})
+	}
+	if warnings != nil {
+		out["warnings"] = warnings
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
-// handleUpload streams an upload into its import job: a multipart field "file", or a raw
-// text/csv body.
+// handleUpload streams an upload into its job: a multipart field "file", or a raw text/csv
+// body.
 func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 	raw := r.URL.Query().Get("job_id")
 	if raw == "" {
@@ -61,7 +68,7 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 	}
 	id, err := uuid.Parse(raw)
 	if err != nil {
-		s.error(w, r, reins.Errorf(reins.ENOTFOUND, "job %q not found: a job id is a UUID", raw))
+		s.error(w, r, reins.Errorf(reins.ENOTFOUND, "job %s not found: a job id is a UUID", quote(raw)))
 		return
 	}
 	if _, err := s.engine.Job(r.Context(), id); err != nil {
@@ -73,9 +80,13 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
+	var expected *int64
+	if r.ContentLength > 0 && body == r.Body {
+		expected = &r.ContentLength
+	}
 	rc := http.NewResponseController(w)
 	extend := func(deadline time.Time) { _ = rc.SetReadDeadline(deadline) }
-	res, err := s.receiver.Receive(r.Context(), id, name, body, extend)
+	res, err := s.receiver.Receive(r.Context(), id, name, expected, body, extend)
 	if err != nil {
 		s.error(w, r, err)
 		return
@@ -113,19 +124,34 @@ func uploadBody(r *http.Request) (string, io.Reader, error) {
 				return "", nil, reins.Errorf(reins.EINVALID, "malformed multipart body: %v", err)
 			}
 			if part.FormName() == "file" {
-				name := path.Base(part.FileName())
-				if name == "." || name == "/" {
-					name = "upload.csv"
-				}
-				return name, part, nil
+				return fileName(part.FileName()), part, nil
 			}
 		}
 	case "text/csv", "application/csv", "application/octet-stream", "text/plain":
-		name := path.Base(r.URL.Query().Get("filename"))
-		if name == "." || name == "/" {
-			name = "upload.csv"
-		}
-		return name, r.Body, nil
+		return fileName(r.URL.Query().Get("filename")), r.Body, nil
 	}
 	return "", nil, reins.Errorf(reins.EUNSUPPORTED, "Content-Type %q: send multipart/form-data with a 'file' field, or text/csv", mediaType)
+}
+
+// maxFileName bounds a stored file name, in characters.
+const maxFileName = 255
+
+// fileName cleans a client's file name for storing and showing: its base name only, without
+// control characters, valid UTF-8 (invalid bytes replaced), at most maxFileName characters.
+func fileName(raw string) string {
+	name := strings.ToValidUTF8(raw, "\uFFFD")
+	name = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, name)
+	name = path.Base(strings.ReplaceAll(name, "\\", "/"))
+	if name == "." || name == "/" || strings.TrimSpace(name) == "" {
+		return "upload.csv"
+	}
+	if utf8.RuneCountInString(name) > maxFileName {
+		name = string([]rune(name)[:maxFileName])
+	}
+	return name
 }

@@ -2,10 +2,9 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"time"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -15,53 +14,63 @@ import (
 
 var _ sqlstore.CSVExporter = (*conn)(nil)
 
-// literal renders a time as a SQL timestamptz literal: COPY takes no bind parameters, and
-// these values are Reins' own, never text from a request.
-func literal(t time.Time) string {
-	return "'" + t.UTC().Format("2006-01-02 15:04:05.999999") + "+00'::timestamptz"
+// ExportCSV has Postgres write the page as CSV itself (COPY TO), which spares decoding every
+// row into Go values and encoding it again. COPY takes no bind parameters, so the values go
+// in as parameters of set_config, local to the page's transaction, and the statement reads
+// them back with current_setting: no value is ever spliced into SQL text.
+//
+// The page's rows are found through the primary key: the subquery with OFFSET 0 keeps the
+// planner from walking the created_at index over the whole range for every page.
+func (c *conn) ExportCSV(ctx context.Context, w io.Writer, q *reins.CustomerQuery, afterID, uptoID int64) (int64, error) {
+	var n int64
+	err := pgx.BeginFunc(ctx, c.db.pool, func(tx pgx.Tx) error {
+		after := reins.CustomerKey{}
+		if q.After != nil {
+			after = *q.After
+		}
+		if _, err := tx.Exec(ctx, `SELECT set_config('reins.after_id', $1::bigint::text, true),
+			set_config('reins.upto_id', $2::bigint::text, true), set_config('reins.max_id', $3::bigint::text, true),
+			set_config('reins.from', $4::timestamptz::text, true), set_config('reins.to', $5::timestamptz::text, true),
+			set_config('reins.key_at', $6::timestamptz::text, true), set_config('reins.key_id', $7::bigint::text, true)`,
+			afterID, uptoID, q.MaxID, q.From, q.To, after.CreatedAt, after.ID); err != nil {
+			return err
+		}
+		legacy := ""
+		if q.After != nil {
+			legacy = ` AND (created_at > current_setting('reins.key_at')::timestamptz
+				OR (created_at = current_setting('reins.key_at')::timestamptz AND id > current_setting('reins.key_id')::bigint))`
+		}
+		tag, err := tx.Conn().PgConn().CopyTo(ctx, w, `COPY (SELECT `+selectList(q)+` FROM (
+			SELECT * FROM customers
+			WHERE id > current_setting('reins.after_id')::bigint AND id <= current_setting('reins.upto_id')::bigint
+			ORDER BY id OFFSET 0) page
+			WHERE created_at >= current_setting('reins.from')::timestamptz AND created_at < current_setting('reins.to')::timestamptz
+			AND id <= current_setting('reins.max_id')::bigint`+legacy+`
+			ORDER BY id) TO STDOUT WITH (FORMAT csv)`)
+		n = tag.RowsAffected()
+		return err
+	})
+	return n, err
 }
 
-// ExportCSV has Postgres write the page as CSV itself (COPY TO), which spares decoding every
-// row into Go values and encoding it again. The page's end key comes first from the index.
-func (c *conn) ExportCSV(ctx context.Context, w io.Writer, from, to time.Time, after reins.CustomerKey, limit int) (int, reins.CustomerKey, error) {
-	lower, afterID := from, int64(-1)
-	if !after.CreatedAt.IsZero() {
-		lower, afterID = after.CreatedAt, after.ID
-	}
-	last := after
-	upper := ""
-	err := c.db.pool.QueryRow(ctx, `SELECT created_at, id FROM customers
-		WHERE (created_at, id) > ($1, $2) AND created_at < $3
-		ORDER BY created_at, id OFFSET $4 LIMIT 1`, lower, afterID, to, limit-1).Scan(&last.CreatedAt, &last.ID)
-	switch {
-	case err == nil:
-		last.CreatedAt = last.CreatedAt.UTC()
-		upper = fmt.Sprintf(" AND (created_at, id) <= (%s, %d)", literal(last.CreatedAt), last.ID)
-	case !errors.Is(err, pgx.ErrNoRows):
-		return 0, after, err
-	}
-	conn, err := c.db.pool.Acquire(ctx)
-	if err != nil {
-		return 0, after, err
-	}
-	defer conn.Release()
-	tag, err := conn.Conn().PgConn().CopyTo(ctx, w, fmt.Sprintf(`COPY (
-		SELECT first_name, last_name, address, email, age, company FROM customers
-		WHERE (created_at, id) > (%s, %d) AND created_at < %s%s
-		ORDER BY created_at, id) TO STDOUT WITH (FORMAT csv)`, literal(lower), afterID, literal(to), upper))
-	if err != nil {
-		return 0, after, err
-	}
-	n := int(tag.RowsAffected())
-	if upper == "" && n > 0 {
-		// The last page, shorter than limit: it ends the export, so its key only matters
-		// to a reader of the checkpoint; read it for the record.
-		if err := c.db.pool.QueryRow(ctx, `SELECT created_at, id FROM customers
-			WHERE (created_at, id) > ($1, $2) AND created_at < $3
-			ORDER BY created_at DESC, id DESC LIMIT 1`, lower, afterID, to).Scan(&last.CreatedAt, &last.ID); err != nil {
-			return 0, after, err
+// selectList renders the export's columns as SQL: created_at in RFC 3339 with microseconds,
+// and, when asked, text cells a spreadsheet would run as formulas prefixed with a quote. The
+// column names come from reins.CustomerColumnsWithCreatedAt, checked by the export's params.
+func selectList(q *reins.CustomerQuery) string {
+	exprs := make([]string, len(q.Columns))
+	for i, col := range q.Columns {
+		switch col {
+		case "age":
+			exprs[i] = "age"
+		case "created_at":
+			exprs[i] = `to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`
+		default:
+			if q.EscapeFormulas {
+				exprs[i] = fmt.Sprintf(`CASE WHEN substr(%[1]s, 1, 1) IN ('=', '+', '-', '@', chr(9), chr(13)) THEN '''' || %[1]s ELSE %[1]s END`, pgx.Identifier{col}.Sanitize())
+			} else {
+				exprs[i] = pgx.Identifier{col}.Sanitize()
+			}
 		}
-		last.CreatedAt = last.CreatedAt.UTC()
 	}
-	return n, last, nil
+	return strings.Join(exprs, ", ")
 }

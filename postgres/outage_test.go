@@ -16,11 +16,11 @@ import (
 
 	"github.com/reins-dev/reins"
 	"github.com/reins-dev/reins/blob"
-	"github.com/reins-dev/reins/csvexport"
 	"github.com/reins-dev/reins/demo"
 	"github.com/reins-dev/reins/engine"
 	reinshttp "github.com/reins-dev/reins/http"
 	"github.com/reins-dev/reins/postgres"
+	"github.com/reins-dev/reins/registry"
 	"github.com/reins-dev/reins/reinstest"
 )
 
@@ -159,9 +159,7 @@ func exportThrough(t *testing.T, dbURL string, down, up func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := engine.New(db, map[reins.JobType]engine.Processor{
-		reins.JobTypeExport: &csvexport.Processor{Store: db, Blob: b},
-	}, engine.Config{Workers: 2, BatchSize: 200, LeaseTTL: time.Second, RescueInterval: 200 * time.Millisecond})
+	e, err := engine.New(db, registry.New(registry.Deps{Store: db, Blob: b}), engine.Config{Workers: 2, BatchSize: 200, LeaseTTL: time.Second, RescueInterval: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -136,7 +136,7 @@ func (c *conn) Begin(ctx context.Context) (sqlstore.Tx, error) {
 	return &txn{querier: querier{q: tx}, tx: tx, db: c.db}, nil
 }
 
-func (c *conn) ForUpdate() string { return " FOR UPDATE" }
+func (c *conn) ForUpdate() string { return " FOR UPDATE OF j" }
 
 func (c *conn) IsNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
 
@@ -203,24 +203,25 @@ func (t *txn) InsertRun(ctx context.Context, args reins.RunArgs) error {
 	return err
 }
 
-// InsertCustomers loads rows with COPY, the fastest path Postgres has.
-func (t *txn) InsertCustomers(ctx context.Context, jobID *uuid.UUID, rows []reins.Customer) error {
-	// pgtype.UUID encodes directly; a *uuid.UUID would go through text on every row.
-	var job pgtype.UUID
-	if jobID != nil {
-		job = pgtype.UUID{Bytes: *jobID, Valid: true}
-	}
-	row := make([]any, 8)
-	_, err := t.tx.CopyFrom(ctx, pgx.Identifier{"customers"},
-		[]string{"first_name", "last_name", "address", "email", "age", "company", "created_at", "job_id"},
-		pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
-			c := &rows[i]
-			row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7] =
-				c.FirstName, c.LastName, c.Address, c.Email, c.Age, c.Company, c.CreatedAt, job
-			return row, nil
+// BulkInsert implements reins.Tx with COPY, the fastest path Postgres has.
+func (t *txn) BulkInsert(ctx context.Context, table string, columns []string, n int, row func(i int, dst []any)) error {
+	dst := make([]any, len(columns))
+	_, err := t.tx.CopyFrom(ctx, pgx.Identifier{table}, columns,
+		pgx.CopyFromSlice(n, func(i int) ([]any, error) {
+			row(i, dst)
+			for j, v := range dst {
+				// pgtype.UUID encodes directly; a uuid.UUID would go through text every row.
+				if id, ok := v.(uuid.UUID); ok {
+					dst[j] = pgtype.UUID{Bytes: id, Valid: true}
+				}
+			}
+			return dst, nil
 		}))
 	return err
 }
+
+// Dialect implements reins.Tx.
+func (t *txn) Dialect() string { return reins.DialectPostgres }
 
 // listenRetry is how long the notifier waits before reconnecting its LISTEN connection.
 const listenRetry = time.Second

@@ -15,4 +15,5 @@ func TestBehaviour(t *testing.T) {
 	enginetest.Exercise(t, reinstest.OpenPostgres)
 	enginetest.ExerciseImport(t, reinstest.OpenPostgres)
 	enginetest.ExerciseRecovery(t, reinstest.OpenPostgres)
+	enginetest.ExerciseSnapshot(t, reinstest.OpenPostgres)
 }

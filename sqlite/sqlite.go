@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/riverqueue/river"
@@ -145,52 +146,58 @@ func (t *txn) InsertRun(ctx context.Context, args reins.RunArgs) error {
 	return err
 }
 
-// insertChunk is the rows per multi-row INSERT: 8 parameters each, well under SQLite's limit.
-const insertChunk = 500
+// Dialect implements reins.Tx.
+func (t *txn) Dialect() string { return reins.DialectSQLite }
 
-// InsertCustomers loads rows with multi-row INSERTs inside the caller's transaction.
-func (t *txn) InsertCustomers(ctx context.Context, jobID *uuid.UUID, rows []reins.Customer) error {
-	var stmt *sql.Stmt
-	for start := 0; start < len(rows); start += insertChunk {
-		chunk := rows[start:min(start+insertChunk, len(rows))]
-		args := make([]any, 0, len(chunk)*8)
-		for i := range chunk {
-			c := &chunk[i]
-			args = append(args, c.FirstName, c.LastName, c.Address, c.Email, c.Age, c.Company,
-				formatTime(c.CreatedAt), uuidArg(jobID))
+// maxParams is how many parameters one multi-row INSERT binds, well under SQLite's limit.
+const maxParams = 4000
+
+// BulkInsert implements reins.Tx with multi-row INSERTs inside the caller's transaction, the
+// full chunks through one prepared statement.
+func (t *txn) BulkInsert(ctx context.Context, table string, columns []string, n int, row func(i int, dst []any)) error {
+	chunk := max(1, maxParams/len(columns))
+	dst := make([]any, len(columns))
+	args := make([]any, 0, chunk*len(columns))
+	var full *sql.Stmt
+	for start := 0; start < n; start += chunk {
+		rows := min(chunk, n-start)
+		args = args[:0]
+		for i := start; i < start+rows; i++ {
+			row(i, dst)
+			args = append(args, dst...)
 		}
-		if len(chunk) == insertChunk && stmt != nil {
-			if _, err := stmt.ExecContext(ctx, args...); err != nil {
+		args = convertArgs(args)
+		var err error
+		switch {
+		case rows < chunk:
+			_, err = t.tx.ExecContext(ctx, insertSQL(table, columns, rows), args...)
+		case full == nil:
+			if full, err = t.tx.PrepareContext(ctx, insertSQL(table, columns, rows)); err != nil {
 				return err
 			}
-			continue
+			defer full.Close()
+			fallthrough
+		default:
+			_, err = full.ExecContext(ctx, args...)
 		}
-		query := insertCustomersSQL(len(chunk))
-		if len(chunk) == insertChunk {
-			var err error
-			if stmt, err = t.tx.PrepareContext(ctx, query); err != nil {
-				return err
-			}
-			defer stmt.Close()
-			if _, err := stmt.ExecContext(ctx, args...); err != nil {
-				return err
-			}
-			continue
-		}
-		if _, err := t.tx.ExecContext(ctx, query, args...); err != nil {
+		if err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func insertCustomersSQL(n int) string {
-	b := []byte(`INSERT INTO customers (first_name, last_name, address, email, age, company, created_at, job_id) VALUES `)
-	for i := 0; i < n; i++ {
+// insertSQL is an INSERT of rows rows into the columns of table. The names are the kinds'
+// own constants, never text from a request.
+func insertSQL(table string, columns []string, rows int) string {
+	one := "(" + strings.TrimSuffix(strings.Repeat("?,", len(columns)), ",") + ")"
+	var b strings.Builder
+	b.WriteString("INSERT INTO " + table + " (" + strings.Join(columns, ", ") + ") VALUES ")
+	for i := 0; i < rows; i++ {
 		if i > 0 {
-			b = append(b, ',')
+			b.WriteByte(',')
 		}
-		b = append(b, "(?,?,?,?,?,?,?,?)"...)
+		b.WriteString(one)
 	}
-	return string(b)
+	return b.String()
 }

@@ -12,4 +12,5 @@ func TestBehaviour(t *testing.T) {
 	enginetest.Exercise(t, reinstest.OpenSQLite)
 	enginetest.ExerciseImport(t, reinstest.OpenSQLite)
 	enginetest.ExerciseRecovery(t, reinstest.OpenSQLite)
+	enginetest.ExerciseSnapshot(t, reinstest.OpenSQLite)
 }

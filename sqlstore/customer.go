@@ -3,50 +3,103 @@ package sqlstore
 import (
 	"context"
 	"encoding/csv"
+	"fmt"
 	"io"
 	"strconv"
-	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/reins-dev/reins"
 )
 
-// CountCustomers implements reins.CustomerStore.
-func (s *Store) CountCustomers(ctx context.Context, from, to time.Time) (int64, error) {
-	var n int64
-	if err := s.conn.QueryRow(ctx, `SELECT COUNT(*) FROM customers WHERE created_at >= $1 AND created_at < $2`,
-		from, to).Scan(&n); err != nil {
-		return 0, s.wrap(err)
+// customerFilter is the WHERE clause of an export's customers after its first n parameters,
+// and the arguments it adds: the range, the snapshot's bound, and an older release's
+// position in (created_at, id) order.
+func customerFilter(q *reins.CustomerQuery, n int) (string, []any) {
+	where := fmt.Sprintf("created_at >= $%d AND created_at < $%d AND id <= $%d", n+1, n+2, n+3)
+	args := []any{q.From, q.To, q.MaxID}
+	if q.After != nil {
+		where += fmt.Sprintf(" AND (created_at > $%d OR (created_at = $%d AND id > $%d))", n+4, n+4, n+5)
+		args = append(args, q.After.CreatedAt, q.After.ID)
 	}
-	return n, nil
+	return where, args
 }
 
-// ListCustomers implements reins.CustomerStore. It reads one keyset page, never a long
-// cursor: on SQLite a long read would block every other statement.
-func (s *Store) ListCustomers(ctx context.Context, from, to time.Time, after reins.CustomerKey, limit int) ([]reins.Customer, error) {
-	lower, afterID := from, int64(-1)
-	if !after.CreatedAt.IsZero() {
-		lower, afterID = after.CreatedAt, after.ID
+// CountCustomers implements reins.CustomerStore.
+func (s *Store) CountCustomers(ctx context.Context, q *reins.CustomerQuery) (n, minID, maxID int64, err error) {
+	where, args := customerFilter(q, 0)
+	err = s.conn.QueryRow(ctx, `SELECT COUNT(*), COALESCE(MIN(id), 0), COALESCE(MAX(id), 0) FROM customers WHERE `+where,
+		args...).Scan(&n, &minID, &maxID)
+	return n, minID, maxID, s.wrap(err)
+}
+
+// CSVExporter is what a Conn implements when its database writes CSV faster than encoding
+// it here (Postgres' COPY TO).
+type CSVExporter interface {
+	ExportCSV(ctx context.Context, w io.Writer, q *reins.CustomerQuery, afterID, uptoID int64) (int64, error)
+}
+
+// ExportCSV implements reins.CustomerStore: through the Conn's own exporter when it has
+// one, and otherwise by reading the page and encoding it. A page is a short read: on SQLite
+// a long one would block every other statement.
+func (s *Store) ExportCSV(ctx context.Context, w io.Writer, q *reins.CustomerQuery, afterID, uptoID int64) (int64, error) {
+	if x, ok := s.conn.(CSVExporter); ok {
+		n, err := x.ExportCSV(ctx, w, q, afterID, uptoID)
+		return n, s.wrap(err)
 	}
-	rows, err := s.conn.Query(ctx, `SELECT id, first_name, last_name, address, email, age, company, created_at
-		FROM customers
-		WHERE (created_at, id) > ($1, $2) AND created_at < $3
-		ORDER BY created_at, id LIMIT $4`, lower, afterID, to, limit)
+	where, args := customerFilter(q, 2)
+	rows, err := s.conn.Query(ctx, `SELECT first_name, last_name, address, email, age, company, created_at
+		FROM customers WHERE id > $1 AND id <= $2 AND `+where+` ORDER BY id`, append([]any{afterID, uptoID}, args...)...)
 	if err != nil {
-		return nil, s.wrap(err)
+		return 0, s.wrap(err)
 	}
 	defer rows.Close()
-	out := make([]reins.Customer, 0, limit)
+	cw := csv.NewWriter(w)
+	record := make([]string, len(q.Columns))
+	var c reins.Customer
+	var n int64
 	for rows.Next() {
-		var c reins.Customer
-		if err := rows.Scan(&c.ID, &c.FirstName, &c.LastName, &c.Address, &c.Email, &c.Age, &c.Company, &c.CreatedAt); err != nil {
-			return nil, err
+		if err := rows.Scan(&c.FirstName, &c.LastName, &c.Address, &c.Email, &c.Age, &c.Company, &c.CreatedAt); err != nil {
+			return 0, err
 		}
-		c.CreatedAt = c.CreatedAt.UTC()
-		out = append(out, c)
+		for i, col := range q.Columns {
+			record[i] = customerField(&c, col, q.EscapeFormulas)
+		}
+		if err := cw.Write(record); err != nil {
+			return 0, err
+		}
+		n++
 	}
-	return out, s.wrap(rows.Err())
+	if err := rows.Err(); err != nil {
+		return 0, s.wrap(err)
+	}
+	cw.Flush()
+	return n, cw.Error()
+}
+
+// customerField renders one column of a customer as an export writes it.
+func customerField(c *reins.Customer, col string, escape bool) string {
+	var v string
+	switch col {
+	case "first_name":
+		v = c.FirstName
+	case "last_name":
+		v = c.LastName
+	case "address":
+		v = c.Address
+	case "email":
+		v = c.Email
+	case "age":
+		return strconv.Itoa(c.Age)
+	case "company":
+		v = c.Company
+	case "created_at":
+		return c.CreatedAt.UTC().Format(reins.ExportTimeLayout)
+	}
+	if escape && reins.IsFormula(v) {
+		return "'" + v
+	}
+	return v
 }
 
 // CountImported implements reins.CustomerStore.
@@ -57,43 +110,6 @@ func (s *Store) CountImported(ctx context.Context, jobID uuid.UUID) (int64, int6
 		return 0, 0, s.wrap(err)
 	}
 	return rows, emails, nil
-}
-
-// CSVExporter is what a Conn implements when its database writes CSV faster than encoding
-// it here (Postgres' COPY TO).
-type CSVExporter interface {
-	ExportCSV(ctx context.Context, w io.Writer, from, to time.Time, after reins.CustomerKey, limit int) (int, reins.CustomerKey, error)
-}
-
-// ExportCSV implements reins.CustomerStore: through the Conn's own exporter when it has
-// one, and otherwise by reading a keyset page and encoding it.
-func (s *Store) ExportCSV(ctx context.Context, w io.Writer, from, to time.Time, after reins.CustomerKey, limit int) (int, reins.CustomerKey, error) {
-	if x, ok := s.conn.(CSVExporter); ok {
-		n, last, err := x.ExportCSV(ctx, w, from, to, after, limit)
-		return n, last, s.wrap(err)
-	}
-	rows, err := s.ListCustomers(ctx, from, to, after, limit)
-	if err != nil {
-		return 0, after, err
-	}
-	cw := csv.NewWriter(w)
-	record := make([]string, len(reins.CustomerColumns))
-	for i := range rows {
-		c := &rows[i]
-		record[0], record[1], record[2], record[3] = c.FirstName, c.LastName, c.Address, c.Email
-		record[4], record[5] = strconv.Itoa(c.Age), c.Company
-		if err := cw.Write(record); err != nil {
-			return 0, after, err
-		}
-	}
-	cw.Flush()
-	if err := cw.Error(); err != nil {
-		return 0, after, err
-	}
-	if n := len(rows); n > 0 {
-		after = reins.CustomerKey{CreatedAt: rows[n-1].CreatedAt, ID: rows[n-1].ID}
-	}
-	return len(rows), after, nil
 }
 
 // seedChunk is how many generated rows one seeding transaction loads.
@@ -107,7 +123,7 @@ func (s *Store) SeedCustomers(ctx context.Context, n int64, gen func(i int64) re
 		for i := start; i < n && i < start+seedChunk; i++ {
 			buf = append(buf, gen(i))
 		}
-		if err := s.inTx(ctx, func(tx Tx) error { return tx.InsertCustomers(ctx, nil, buf) }); err != nil {
+		if err := s.inTx(ctx, func(tx Tx) error { return reins.InsertCustomers(ctx, tx, nil, buf) }); err != nil {
 			return err
 		}
 	}

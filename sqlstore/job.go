@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -13,16 +12,36 @@ import (
 	"github.com/reins-dev/reins"
 )
 
-const jobColumns = `id, job_type, status, owner, params, run_epoch, done, total, active_ms,
-	checkpoint, error, created_at, updated_at, started_at, finished_at, lease_token, lease_expires_at, lease_owner`
+// jobSelect reads jobs (alias j) with their upload's transfer, if any (alias u). A locking
+// read appends Conn.ForUpdate, which locks only the job's row.
+const jobSelect = `SELECT j.id, j.job_type, j.status, j.owner, j.params, j.run_epoch, j.done, j.total, j.active_ms,
+	j.checkpoint, j.error, j.created_at, j.updated_at, j.started_at, j.finished_at, j.lease_token, j.lease_expires_at,
+	j.lease_owner, j.lease_kind, j.lease_epoch, j.rate_per_s, j.rate_at,
+	u.file_name, u.spool_key, u.received, u.expected, u.records, u.complete
+	FROM reins_jobs j LEFT JOIN reins_uploads u ON u.job_id = j.id`
 
 func scanJob(row Row) (*reins.Job, error) {
 	var j reins.Job
 	var params, checkpoint string
+	var leaseKind, fileName, spoolKey *string
+	var leaseEpoch, received *int64
+	var complete *bool
+	var u reins.Upload
 	if err := row.Scan(&j.ID, &j.Type, &j.Status, &j.Owner, &params, &j.Epoch, &j.Done, &j.Total,
 		&j.ActiveMillis, &checkpoint, &j.Error, &j.CreatedAt, &j.UpdatedAt, &j.StartedAt, &j.FinishedAt,
-		&j.Lease, &j.LeaseExpiresAt, &j.LeaseOwner); err != nil {
+		&j.Lease, &j.LeaseExpiresAt, &j.LeaseOwner, &leaseKind, &leaseEpoch, &j.RatePerS, &j.RateAt,
+		&fileName, &spoolKey, &received, &u.Expected, &u.Records, &complete); err != nil {
 		return nil, err
+	}
+	if fileName != nil {
+		u.JobID, u.FileName, u.SpoolKey, u.Received, u.Complete = j.ID, *fileName, *spoolKey, *received, *complete
+		j.Upload = &u
+	}
+	if leaseKind != nil {
+		j.LeaseKind = reins.RunKind(*leaseKind)
+	}
+	if leaseEpoch != nil {
+		j.LeaseEpoch = *leaseEpoch
 	}
 	j.Params = json.RawMessage(params)
 	j.Checkpoint = json.RawMessage(checkpoint)
@@ -39,7 +58,8 @@ func jsonText(raw json.RawMessage) string {
 }
 
 // CreateJob implements reins.JobStore.
-func (s *Store) CreateJob(ctx context.Context, job *reins.Job, actor string, run reins.RunKind) error {
+func (s *Store) CreateJob(ctx context.Context, job *reins.Job, actor string, run reins.RunKind,
+	prepare func(ctx context.Context, tx reins.Tx, job *reins.Job) error) error {
 	now := s.Now()
 	job.CreatedAt, job.UpdatedAt = now, now
 	if job.Epoch == 0 {
@@ -49,6 +69,11 @@ func (s *Store) CreateJob(ctx context.Context, job *reins.Job, actor string, run
 		job.Owner = reins.DefaultOwner
 	}
 	return s.inTx(ctx, func(tx Tx) error {
+		if prepare != nil {
+			if err := prepare(ctx, tx, job); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO reins_jobs (id, job_type, status, owner, params, run_epoch,
 			done, total, active_ms, checkpoint, error, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, 0, $7, 0, $8, '', $9, $9)`,
@@ -59,7 +84,7 @@ func (s *Store) CreateJob(ctx context.Context, job *reins.Job, actor string, run
 		if err := insertEvent(ctx, tx, job.ID, "", job.Status, actor, "", now); err != nil {
 			return err
 		}
-		if run != reins.RunNone {
+		if run != reins.RunNone && job.Status == reins.StatusCreated {
 			return tx.InsertRun(ctx, reins.RunArgs{JobID: job.ID, Epoch: job.Epoch, Run: run})
 		}
 		return nil
@@ -80,7 +105,7 @@ func (s *Store) FindJob(ctx context.Context, id uuid.UUID) (*reins.Job, error) {
 }
 
 func (s *Store) findJob(ctx context.Context, q Querier, id uuid.UUID, suffix string) (*reins.Job, error) {
-	job, err := scanJob(q.QueryRow(ctx, `SELECT `+jobColumns+` FROM reins_jobs WHERE id = $1`+suffix, id))
+	job, err := scanJob(q.QueryRow(ctx, jobSelect+` WHERE j.id = $1`+suffix, id))
 	if err != nil {
 		if s.conn.IsNoRows(err) {
 			return nil, reins.Errorf(reins.ENOTFOUND, "job %s not found", id)
@@ -92,8 +117,8 @@ func (s *Store) findJob(ctx context.Context, q Querier, id uuid.UUID, suffix str
 
 // ListJobs implements reins.JobStore.
 func (s *Store) ListJobs(ctx context.Context, owner string, limit int) ([]*reins.Job, error) {
-	rows, err := s.conn.Query(ctx, `SELECT `+jobColumns+` FROM reins_jobs WHERE owner = $1
-		ORDER BY created_at DESC, id LIMIT $2`, owner, limit)
+	rows, err := s.conn.Query(ctx, jobSelect+` WHERE j.owner = $1
+		ORDER BY j.created_at DESC, j.id LIMIT $2`, owner, limit)
 	if err != nil {
 		return nil, s.wrap(err)
 	}
@@ -150,12 +175,10 @@ func (s *Store) ApplyCommand(ctx context.Context, id uuid.UUID, cmd reins.Comman
 		if t.To.Terminal() {
 			job.FinishedAt = &now
 		}
-		// A new epoch fences off the run in flight: its lease goes too, so the next run can
-		// claim the job at once.
+		// A new epoch fences off the run in flight; its lease, now of an older epoch, is void,
+		// so the next run takes the job over at once (see StartRun).
 		if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET status = $2, run_epoch = $3, updated_at = $4,
-			finished_at = $5, lease_token = CASE WHEN $6 THEN NULL ELSE lease_token END,
-			lease_expires_at = CASE WHEN $6 THEN NULL ELSE lease_expires_at END
-			WHERE id = $1`, id, job.Status, job.Epoch, now, job.FinishedAt, t.BumpEpoch); err != nil {
+			finished_at = $5 WHERE id = $1`, id, job.Status, job.Epoch, now, job.FinishedAt); err != nil {
 			return fmt.Errorf("update job: %w", err)
 		}
 		if err := insertEvent(ctx, tx, id, from, t.To, actor, string(cmd), now); err != nil {
@@ -201,30 +224,37 @@ func (s *Store) CommitBatch(ctx context.Context, b *reins.Batch) (*reins.BatchRe
 	err := s.inTx(ctx, func(tx Tx) error {
 		// The fenced update comes first: it takes the job row's lock, so a command that moves
 		// the epoch either commits before (and this batch writes nothing) or waits for us.
+		now := s.Now()
+		var rateAt *time.Time
+		if b.RatePerS != nil {
+			rateAt = &now
+		}
 		err := tx.QueryRow(ctx, `UPDATE reins_jobs SET done = done + $3, total = COALESCE($4, total),
-			active_ms = active_ms + $5, checkpoint = $6, updated_at = $7
+			active_ms = active_ms + $5, checkpoint = $6, updated_at = $7, rate_per_s = COALESCE($9, rate_per_s),
+			rate_at = COALESCE($10, rate_at)
 			WHERE id = $1 AND run_epoch = $2 AND lease_token = $8 AND status IN `+statusList(runStatuses(b.Kind))+`
 			RETURNING status`,
-			b.JobID, b.Epoch, b.DoneDelta, b.Total, b.ActiveMillis, jsonText(b.Checkpoint), s.Now(), b.Lease).Scan(&res.Status)
+			b.JobID, b.Epoch, b.DoneDelta, b.Total, b.ActiveMillis, jsonText(b.Checkpoint), now, b.Lease,
+			b.RatePerS, rateAt).Scan(&res.Status)
 		if s.conn.IsNoRows(err) {
 			return fenced(b.JobID, b.Epoch)
 		} else if err != nil {
 			return fmt.Errorf("commit batch: %w", err)
 		}
-		if len(b.Insert) > 0 {
-			if err := tx.InsertCustomers(ctx, &b.JobID, b.Insert); err != nil {
-				return fmt.Errorf("insert customers: %w", err)
+		if b.Apply != nil {
+			if res.Applied, err = b.Apply(ctx, tx); err != nil {
+				return err
+			}
+			if res.Applied != 0 {
+				if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET done = CASE WHEN done + $2 > 0 THEN done + $2 ELSE 0 END
+					WHERE id = $1`, b.JobID, res.Applied); err != nil {
+					return fmt.Errorf("count the batch's effects: %w", err)
+				}
 			}
 		}
-		if b.DeleteImported > 0 {
-			if res.Deleted, err = tx.Exec(ctx, `DELETE FROM customers WHERE id IN
-				(SELECT id FROM customers WHERE job_id = $1 LIMIT $2)`, b.JobID, b.DeleteImported); err != nil {
-				return fmt.Errorf("delete imported customers: %w", err)
-			}
-			// done counts the job's rows in the table, so a rollback's progress shows.
-			if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET done = CASE WHEN done > $2 THEN done - $2 ELSE 0 END
-				WHERE id = $1`, b.JobID, res.Deleted); err != nil {
-				return fmt.Errorf("count rolled back rows: %w", err)
+		if b.ResetDone {
+			if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET done = 0 WHERE id = $1`, b.JobID); err != nil {
+				return fmt.Errorf("reset done: %w", err)
 			}
 		}
 		if b.Continue {
@@ -244,68 +274,79 @@ func (s *Store) CommitBatch(ctx context.Context, b *reins.Batch) (*reins.BatchRe
 
 // FinishRun implements reins.JobStore.
 func (s *Store) FinishRun(ctx context.Context, f *reins.Finish) (bool, error) {
+	t := reins.RunTransitionOf(f.Event)
 	var done bool
 	err := s.inTx(ctx, func(tx Tx) error {
 		job, err := s.findJob(ctx, tx, f.JobID, s.conn.ForUpdate())
 		if err != nil {
 			return err
 		}
-		if job.Epoch != f.Epoch || !slices.Contains(f.From, job.Status) {
-			return nil
-		}
-		if f.Lease != nil && (job.Lease == nil || *job.Lease != *f.Lease) {
-			return nil
-		}
 		now := s.Now()
+		switch {
+		case !t.Allows(job.Status):
+			return nil
+		case f.Epoch != 0 && job.Epoch != f.Epoch:
+			return nil
+		case f.Lease != nil && (job.Lease == nil || *job.Lease != *f.Lease):
+			return nil
+		case f.Lease == nil && leaseLive(job, now):
+			// Only the holder of a live lease speaks for the job's work.
+			return nil
+		}
 		var finished *time.Time
-		if f.To.Terminal() {
+		if t.To.Terminal() {
 			finished = &now
 		}
-		if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET status = $2, error = $3, updated_at = $4,
-			finished_at = COALESCE($5, finished_at), lease_token = NULL, lease_expires_at = NULL
-			WHERE id = $1`, f.JobID, f.To, f.Error, now, finished); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET status = $2, error = CASE WHEN $3 = '' THEN error ELSE $3 END,
+			updated_at = $4, finished_at = COALESCE($5, finished_at),
+			lease_token = CASE WHEN $6 THEN lease_token ELSE NULL END,
+			lease_expires_at = CASE WHEN $6 THEN lease_expires_at ELSE NULL END
+			WHERE id = $1`, f.JobID, t.To, f.Error, now, finished, f.KeepLease); err != nil {
 			return fmt.Errorf("finish run: %w", err)
 		}
 		done = true
-		return insertEvent(ctx, tx, f.JobID, job.Status, f.To, f.Actor, f.Error, now)
+		detail := f.Detail
+		if f.Error != "" {
+			detail = f.Error
+		}
+		return insertEvent(ctx, tx, f.JobID, job.Status, t.To, f.Actor, detail, now)
 	})
 	return done, err
 }
 
 // FailJob implements reins.JobStore.
 func (s *Store) FailJob(ctx context.Context, id uuid.UUID, message, actor string) (bool, error) {
-	return s.failJob(ctx, id, message, actor, nil)
-}
-
-// failJob is FailJob, failing the job only if stillDue (when given) confirms, inside the
-// transaction that holds the job's lock, that it should.
-func (s *Store) failJob(ctx context.Context, id uuid.UUID, message, actor string, stillDue func(Tx) (bool, error)) (bool, error) {
 	var done bool
 	err := s.inTx(ctx, func(tx Tx) error {
 		job, err := s.findJob(ctx, tx, id, s.conn.ForUpdate())
 		if err != nil {
 			return err
 		}
-		if job.Status.Terminal() {
+		if !reins.RunTransitionOf(reins.RunFailed).Allows(job.Status) {
 			return nil
 		}
-		if stillDue != nil {
-			if due, err := stillDue(tx); err != nil || !due {
-				return err
-			}
-		}
-		now := s.Now()
-		epoch := job.Epoch + 1
-		if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET status = $2, error = $3, run_epoch = $4, updated_at = $5,
-			finished_at = $5, lease_token = NULL, lease_expires_at = NULL
-			WHERE id = $1`, id, reins.StatusFailed, message, epoch, now); err != nil {
-			return fmt.Errorf("fail job: %w", err)
-		}
-		if err := insertEvent(ctx, tx, id, job.Status, reins.StatusFailed, actor, message, now); err != nil {
-			return err
-		}
 		done = true
-		return tx.InsertRun(ctx, reins.RunArgs{JobID: id, Epoch: epoch, Run: reins.RunRollback})
+		return s.failInTx(ctx, tx, job, message, actor, s.Now())
 	})
 	return done, err
 }
+
+// failInTx marks the locked job FAILED, moves its epoch and drops its lease (fencing off
+// every holder), and enqueues the rollback run.
+func (s *Store) failInTx(ctx context.Context, tx Tx, job *reins.Job, message, actor string, now time.Time) error {
+	message = reins.Shorten(message, MaxErrorLength)
+	epoch := job.Epoch + 1
+	if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET status = $2, error = $3, run_epoch = $4, updated_at = $5,
+		finished_at = $5, lease_token = NULL, lease_expires_at = NULL
+		WHERE id = $1`, job.ID, reins.StatusFailed, message, epoch, now); err != nil {
+		return fmt.Errorf("fail job: %w", err)
+	}
+	if err := insertEvent(ctx, tx, job.ID, job.Status, reins.StatusFailed, actor, message, now); err != nil {
+		return err
+	}
+	return tx.InsertRun(ctx, reins.RunArgs{JobID: job.ID, Epoch: epoch, Run: reins.RunRollback})
+}
+
+// MaxErrorLength caps, in characters, the error a job stores (and its history repeats): a
+// huge header must not make every listing of jobs huge.
+const MaxErrorLength = 2000

@@ -23,29 +23,60 @@ func (s *Store) StartRun(ctx context.Context, id uuid.UUID, epoch int64, kind re
 			return fenced(id, epoch)
 		}
 		now := s.Now()
-		if job.Lease != nil && job.LeaseExpiresAt != nil && job.LeaseExpiresAt.After(now) {
-			return reins.Errorf(reins.EBUSY, "job %s is held by another run until %s", id, job.LeaseExpiresAt.Format(time.RFC3339Nano))
+		if leaseLive(job, now) && !leaseVoidFor(job, kind) {
+			return reins.Errorf(reins.EBUSY, "job %s is held by a %s until %s", id, job.LeaseKind, job.LeaseExpiresAt.Format(time.RFC3339Nano))
 		}
-		lease, expires := uuid.New(), now.Add(ttl)
-		job.Lease, job.LeaseExpiresAt, job.LeaseOwner = &lease, &expires, &owner
-		if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET lease_token = $2, lease_expires_at = $3, lease_owner = $4
-			WHERE id = $1`, id, lease, expires, owner); err != nil {
-			return fmt.Errorf("claim job: %w", err)
+		if err := takeLease(ctx, tx, job, kind, epoch, now.Add(ttl), owner); err != nil {
+			return err
 		}
-		if job.Status != reins.StatusCreated {
+		if kind != reins.RunProcess || job.Status != reins.StatusCreated {
 			return nil
 		}
-		job.Status, job.StartedAt, job.UpdatedAt = reins.StatusStarted, &now, now
-		if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET status = $2, started_at = $3, updated_at = $3
-			WHERE id = $1`, id, job.Status, now); err != nil {
-			return fmt.Errorf("start job: %w", err)
-		}
-		return insertEvent(ctx, tx, id, reins.StatusCreated, reins.StatusStarted, "worker", "", now)
+		return claimJob(ctx, tx, job, "worker", "", now)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return job, nil
+}
+
+// leaseLive reports whether someone holds the job's lease and it has not expired.
+func leaseLive(job *reins.Job, now time.Time) bool {
+	return job.Lease != nil && job.LeaseExpiresAt != nil && job.LeaseExpiresAt.After(now)
+}
+
+// leaseVoidFor reports whether a run of kind may take over the job's live lease: a run's lease
+// of an older epoch was fenced off by the command that moved the epoch, and a rollback takes
+// over from an upload transfer (REVOKE fences every holder). A processing run waits for a
+// transfer: the transfer enqueues the first run when the file is in.
+func leaseVoidFor(job *reins.Job, kind reins.RunKind) bool {
+	if job.LeaseKind == reins.RunTransfer {
+		return kind == reins.RunRollback
+	}
+	return job.LeaseEpoch < job.Epoch
+}
+
+// takeLease gives the job's lease to a new holder.
+func takeLease(ctx context.Context, tx Tx, job *reins.Job, kind reins.RunKind, epoch int64, expires time.Time, owner string) error {
+	lease := uuid.New()
+	job.Lease, job.LeaseExpiresAt, job.LeaseOwner, job.LeaseKind, job.LeaseEpoch = &lease, &expires, &owner, kind, epoch
+	if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET lease_token = $2, lease_expires_at = $3, lease_owner = $4,
+		lease_kind = $5, lease_epoch = $6 WHERE id = $1`, job.ID, lease, expires, owner, string(kind), epoch); err != nil {
+		return fmt.Errorf("claim job: %w", err)
+	}
+	return nil
+}
+
+// claimJob moves a CREATED job to STARTED: its first run, or its upload, has begun.
+func claimJob(ctx context.Context, tx Tx, job *reins.Job, actor, detail string, now time.Time) error {
+	t := reins.RunTransitionOf(reins.RunClaimed)
+	from := job.Status
+	job.Status, job.StartedAt, job.UpdatedAt = t.To, &now, now
+	if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET status = $2, started_at = $3, updated_at = $3
+		WHERE id = $1`, job.ID, job.Status, now); err != nil {
+		return fmt.Errorf("start job: %w", err)
+	}
+	return insertEvent(ctx, tx, job.ID, from, t.To, actor, detail, now)
 }
 
 // claimStatuses are the statuses in which a run of each kind may claim a job: a processing
@@ -73,45 +104,59 @@ func (s *Store) ReleaseLease(ctx context.Context, id, lease uuid.UUID) error {
 
 // RescueExpired implements reins.JobStore.
 func (s *Store) RescueExpired(ctx context.Context, now time.Time, limit int) ([]uuid.UUID, error) {
-	rescued, err := s.failStaleUploads(ctx, now, limit)
-	if err != nil {
-		return rescued, err
-	}
 	rows, err := s.conn.Query(ctx, `SELECT id FROM reins_jobs WHERE lease_token IS NOT NULL
 		AND lease_expires_at < $1 ORDER BY lease_expires_at LIMIT $2`, now, limit)
 	if err != nil {
-		return rescued, s.wrap(err)
+		return nil, s.wrap(err)
 	}
 	expired, err := collectIDs(rows)
 	if err != nil {
-		return rescued, err
+		return nil, err
 	}
+	var rescued []uuid.UUID
 	for _, id := range expired {
-		err := s.inTx(ctx, func(tx Tx) error {
-			job, err := s.findJob(ctx, tx, id, s.conn.ForUpdate())
-			if err != nil {
-				return err
-			}
-			// Another process may have rescued it, or the run renewed it, meanwhile.
-			if job.Lease == nil || job.LeaseExpiresAt == nil || !job.LeaseExpiresAt.Before(now) {
-				return nil
-			}
-			if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET lease_token = NULL, lease_expires_at = NULL
-				WHERE id = $1`, id); err != nil {
-				return err
-			}
-			kind := reins.RunProcess
-			if job.Status == reins.StatusRevoking || job.Status == reins.StatusFailed {
-				kind = reins.RunRollback
-			}
-			rescued = append(rescued, id)
-			return tx.InsertRun(ctx, reins.RunArgs{JobID: id, Epoch: job.Epoch, Run: kind})
-		})
+		ok, err := s.rescue(ctx, id, now)
 		if err != nil {
 			return rescued, err
 		}
+		if ok {
+			rescued = append(rescued, id)
+		}
 	}
 	return rescued, nil
+}
+
+// rescue takes over one job whose lease expired before now, re-checking under the job's
+// lock: another process may have rescued it, or the holder renewed it, meanwhile.
+func (s *Store) rescue(ctx context.Context, id uuid.UUID, now time.Time) (bool, error) {
+	var rescued bool
+	err := s.inTx(ctx, func(tx Tx) error {
+		job, err := s.findJob(ctx, tx, id, s.conn.ForUpdate())
+		if err != nil {
+			return err
+		}
+		if job.Lease == nil || job.LeaseExpiresAt == nil || !job.LeaseExpiresAt.Before(now) {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET lease_token = NULL, lease_expires_at = NULL
+			WHERE id = $1`, id); err != nil {
+			return err
+		}
+		rescued = true
+		if job.LeaseKind == reins.RunTransfer {
+			if job.Status.Terminal() || job.Status == reins.StatusRevoking {
+				return nil // its rollback, if any, is on its way
+			}
+			// The process receiving the file died: the client's bytes are gone.
+			return s.failInTx(ctx, tx, job, "upload interrupted: the process receiving the file stopped; nothing was imported", "rescuer", now)
+		}
+		kind := reins.RunProcess
+		if job.Status == reins.StatusRevoking || job.Status == reins.StatusFailed {
+			kind = reins.RunRollback
+		}
+		return tx.InsertRun(ctx, reins.RunArgs{JobID: id, Epoch: job.Epoch, Run: kind})
+	})
+	return rescued, err
 }
 
 // collectIDs reads a one-column result of ids and closes it (SQLite has one connection: the

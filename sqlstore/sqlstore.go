@@ -8,43 +8,24 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/reins-dev/reins"
 )
 
-// Querier runs SQL written with $1-style placeholders. Times are passed and scanned as
-// time.Time (and *time.Time for NULLable columns); ids as uuid.UUID.
-type Querier interface {
-	Exec(ctx context.Context, query string, args ...any) (int64, error)
-	Query(ctx context.Context, query string, args ...any) (Rows, error)
-	QueryRow(ctx context.Context, query string, args ...any) Row
-}
+// Querier, Row and Rows are the root package's: a kind's effects run on the same interfaces.
+type (
+	Querier = reins.Querier
+	Row     = reins.Row
+	Rows    = reins.Rows
+)
 
-// Row is one result row.
-type Row interface {
-	Scan(dest ...any) error
-}
-
-// Rows is a result set.
-type Rows interface {
-	Next() bool
-	Scan(dest ...any) error
-	Err() error
-	Close()
-}
-
-// Tx is a database transaction with the operations whose SQL differs between databases.
+// Tx is a database transaction: what a kind sees (reins.Tx) and what only the store uses.
 type Tx interface {
-	Querier
+	reins.Tx
 	Commit(ctx context.Context) error
 	Rollback(ctx context.Context) error
 
 	// InsertRun enqueues a River job for a run, inside this transaction.
 	InsertRun(ctx context.Context, args reins.RunArgs) error
-
-	// InsertCustomers bulk-loads rows (COPY on Postgres), tagged with jobID when not nil.
-	InsertCustomers(ctx context.Context, jobID *uuid.UUID, rows []reins.Customer) error
 }
 
 // Conn is a database connection pool.
@@ -52,8 +33,8 @@ type Conn interface {
 	Querier
 	Begin(ctx context.Context) (Tx, error)
 
-	// ForUpdate is the clause that locks selected rows until the transaction ends ("" where
-	// transactions already serialize writers, as SQLite's BEGIN IMMEDIATE does).
+	// ForUpdate is the clause that locks the selected job rows (alias j) until the transaction
+	// ends ("" where transactions already serialize writers, as SQLite's BEGIN IMMEDIATE does).
 	ForUpdate() string
 
 	// IsNoRows reports whether err means a query returned no row.
@@ -84,6 +65,23 @@ func (s *Store) Ping(ctx context.Context) error {
 		return s.wrap(err)
 	}
 	return nil
+}
+
+// Exec implements reins.Querier on the database.
+func (s *Store) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	n, err := s.conn.Exec(ctx, query, args...)
+	return n, s.wrap(err)
+}
+
+// Query implements reins.Querier on the database.
+func (s *Store) Query(ctx context.Context, query string, args ...any) (reins.Rows, error) {
+	rows, err := s.conn.Query(ctx, query, args...)
+	return rows, s.wrap(err)
+}
+
+// QueryRow implements reins.Querier on the database.
+func (s *Store) QueryRow(ctx context.Context, query string, args ...any) reins.Row {
+	return s.conn.QueryRow(ctx, query, args...)
 }
 
 // inTx runs fn in a transaction, committing when it returns nil.

@@ -13,13 +13,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/reins-dev/reins"
 	"github.com/reins-dev/reins/blob"
-	"github.com/reins-dev/reins/csvexport"
-	"github.com/reins-dev/reins/csvimport"
 	"github.com/reins-dev/reins/engine"
 	reinshttp "github.com/reins-dev/reins/http"
 	"github.com/reins-dev/reins/postgres"
+	"github.com/reins-dev/reins/registry"
 	"github.com/reins-dev/reins/sqlite"
 )
 
@@ -156,11 +154,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if m.Blob, err = blob.New(m.Config.BlobDir()); err != nil {
 		return err
 	}
-	processors := map[reins.JobType]engine.Processor{
-		reins.JobTypeExport: &csvexport.Processor{Store: m.Backend, Blob: m.Blob},
-		reins.JobTypeImport: &csvimport.Processor{Store: m.Backend, Blob: m.Blob},
-	}
-	m.Engine, err = engine.New(m.Backend, processors, engine.Config{
+	kinds := registry.New(registry.Deps{Store: m.Backend, Blob: m.Blob})
+	m.Engine, err = engine.New(m.Backend, kinds, engine.Config{
 		Workers:     m.Config.Workers,
 		BatchSize:   m.Config.BatchSize,
 		RunBudget:   m.Config.RunBudget,

@@ -1,0 +1,114 @@
+// Package csvimport is the customers import: a job kind whose jobs read an uploaded customers
+// CSV into the customers table, in fenced batches tagged with the job's id, so that a
+// rollback deletes exactly its rows. The sheet's reading, the spool and the checkpoint are
+// the upload package's; this package validates customers and inserts them.
+package csvimport
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/reins-dev/reins"
+	"github.com/reins-dev/reins/blob"
+	"github.com/reins-dev/reins/sheet"
+	"github.com/reins-dev/reins/upload"
+)
+
+// Type is the customers import's job type, the default of new-job.
+const Type reins.JobType = "import"
+
+// Kind is the customers import.
+type Kind struct {
+	Store reins.Store
+	Blob  *blob.Store
+}
+
+var _ reins.UploadKind = (*Kind)(nil)
+
+// Type implements reins.Kind.
+func (*Kind) Type() reins.JobType { return Type }
+
+// ParamNames implements reins.Kind.
+func (*Kind) ParamNames() []string { return upload.ParamNames }
+
+// NewJob implements reins.Kind: a CREATED job waiting for its upload.
+func (*Kind) NewJob(p reins.Params) (*reins.Job, error) {
+	params, err := upload.ParseParams(p, Fields)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := json.Marshal(params)
+	if err != nil {
+		return nil, err
+	}
+	return &reins.Job{Type: Type, Status: reins.StatusCreated, Params: raw}, nil
+}
+
+// Prepare implements reins.Kind: an import has nothing to prepare.
+func (*Kind) Prepare(context.Context, reins.Tx, *reins.Job) error { return nil }
+
+// CheckFile implements reins.UploadKind.
+func (*Kind) CheckFile(job *reins.Job) (reins.FileCheck, error) {
+	params, _, err := reins.DecodeJob[upload.Params, upload.Checkpoint](job)
+	if err != nil {
+		return nil, err
+	}
+	return sheet.NewCheck(Format(params.Mapping)), nil
+}
+
+// Begin implements reins.Kind.
+func (k *Kind) Begin(ctx context.Context, job *reins.Job) (reins.Task, error) {
+	params, _, err := reins.DecodeJob[upload.Params, upload.Checkpoint](job)
+	if err != nil {
+		return nil, err
+	}
+	// Rows without a created_at were created when the job started: the same on every run.
+	now := job.CreatedAt
+	if job.StartedAt != nil {
+		now = *job.StartedAt
+	}
+	return upload.Begin(ctx, k.Store, k.Blob, job, Format(params.Mapping), &rows{job: job.ID, now: now})
+}
+
+// Undo implements reins.Kind: it deletes up to limit of the customers the job inserted.
+func (*Kind) Undo(ctx context.Context, tx reins.Tx, job *reins.Job, limit int) (int64, error) {
+	return tx.Exec(ctx, `DELETE FROM customers WHERE id IN
+		(SELECT id FROM customers WHERE job_id = $1 LIMIT $2)`, job.ID, limit)
+}
+
+// Discard implements reins.Kind: it deletes the spool.
+func (k *Kind) Discard(_ context.Context, job *reins.Job) error {
+	return k.Blob.DeletePrefix(upload.Prefix(job.ID))
+}
+
+// Present implements reins.Kind: the rows skipped under on_error=skip.
+func (*Kind) Present(job *reins.Job) map[string]any { return upload.Present(job) }
+
+// rows gathers a batch of customers.
+type rows struct {
+	job       uuid.UUID
+	now       time.Time
+	customers []reins.Customer
+}
+
+func (r *rows) Add(rec *sheet.Record) error {
+	c, err := customer(rec, r.now)
+	if err != nil {
+		return err
+	}
+	r.customers = append(r.customers, c)
+	return nil
+}
+
+func (r *rows) Flush(context.Context) ([]*sheet.RowError, int64, func(context.Context, reins.Tx) (int64, error), error) {
+	batch := r.customers
+	// The next batch reuses the array: the engine commits this one before it asks for more.
+	r.customers = batch[:0]
+	apply := func(ctx context.Context, tx reins.Tx) (int64, error) {
+		return 0, reins.InsertCustomers(ctx, tx, &r.job, batch)
+	}
+	return nil, int64(len(batch)), apply, nil
+}

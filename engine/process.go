@@ -1,0 +1,172 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/reins-dev/reins"
+)
+
+// process works a processing run in batches until the job is complete, a command stops it,
+// the run's budget is spent or the process drains.
+func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) error {
+	task, err := kind.Begin(ctx, h.job)
+	if errors.Is(err, reins.ErrNotReady) {
+		// Nothing to work on yet (an upload still arriving); whoever makes the job ready
+		// enqueues the next run.
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	outcome := reins.Stopped
+	defer func() {
+		if err := task.Close(outcome); err != nil {
+			e.log.Warn("reins: could not tidy up after a run", "job_id", h.job.ID, "error", err)
+		}
+	}()
+
+	rate := rateOf(h.job)
+	start := time.Now()
+	last := start
+	meter := newRateMeter()
+	var doneInRun int64
+	for {
+		if time.Since(start) >= e.cfg.RunBudget || e.draining() {
+			return e.handOver(ctx, h, &outcome)
+		}
+		limit := e.cfg.BatchSize
+		if rate > 0 {
+			// A few batches a second keep a throttled job's progress smooth.
+			limit = max(1, min(limit, rate/4))
+		}
+		b, lastBatch, err := task.Next(ctx, limit)
+		if err != nil {
+			return err
+		}
+		now := time.Now()
+		meter.add(b.DoneDelta)
+		b.JobID, b.Epoch, b.Kind, b.Lease = h.job.ID, h.job.Epoch, reins.RunProcess, h.lease
+		b.ActiveMillis, b.RatePerS = now.Sub(last).Milliseconds(), meter.rate()
+		res, err := e.store.CommitBatch(ctx, b)
+		if isFenced(err) {
+			return e.stop(ctx, h, &outcome)
+		} else if err != nil {
+			return err
+		}
+		task.Committed(b)
+		h.job.Checkpoint = b.Checkpoint
+		last = now
+		doneInRun += b.DoneDelta
+
+		if lastBatch {
+			return e.complete(ctx, h, &outcome)
+		}
+		if res.Status == reins.StatusPausing {
+			// The batch in flight when PAUSE came is in; now stop and acknowledge.
+			return e.stop(ctx, h, &outcome)
+		}
+		var wait time.Duration
+		if rate > 0 {
+			wait = time.Until(start.Add(time.Duration(float64(doneInRun) / float64(rate) * float64(time.Second))))
+		}
+		if stop, err := e.waitBetweenBatches(ctx, h, wait); err != nil {
+			return err
+		} else if stop {
+			return e.stop(ctx, h, &outcome)
+		}
+	}
+}
+
+// handOver ends a run whose budget is spent, or whose process drains, with a checkpoint-only
+// batch that releases the lease and enqueues the next run, here or in another process.
+func (e *Engine) handOver(ctx context.Context, h *Hold, outcome *reins.Outcome) error {
+	_, err := e.store.CommitBatch(ctx, &reins.Batch{JobID: h.job.ID, Epoch: h.job.Epoch, Kind: reins.RunProcess,
+		Lease: h.lease, Checkpoint: h.job.Checkpoint, Continue: true})
+	if isFenced(err) {
+		return e.stop(ctx, h, outcome)
+	}
+	return err
+}
+
+// complete marks the job COMPLETED after its last batch, if the run still holds it.
+func (e *Engine) complete(ctx context.Context, h *Hold, outcome *reins.Outcome) error {
+	ok, err := e.store.FinishRun(ctx, &reins.Finish{JobID: h.job.ID, Epoch: h.job.Epoch, Lease: &h.lease,
+		Event: reins.RunCompleted, Actor: "worker"})
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return e.stop(ctx, h, outcome)
+	}
+	*outcome = reins.Completed
+	e.notify(ctx, h.job.ID)
+	return nil
+}
+
+// waitBetweenBatches waits for d (zero: only looks) for the throttle, and reports whether
+// the run must stop because a signal showed that the job no longer lets it work.
+func (e *Engine) waitBetweenBatches(ctx context.Context, h *Hold, d time.Duration) (bool, error) {
+	if d <= 0 {
+		select {
+		case <-h.Signals():
+			return e.mustStop(ctx, h)
+		default:
+			return false, nil
+		}
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-timer.C:
+			return false, nil
+		case <-e.drain:
+			return false, nil // the loop hands the job over
+		case <-h.Signals():
+			if stop, err := e.mustStop(ctx, h); err != nil || stop {
+				return stop, err
+			}
+		}
+	}
+}
+
+// mustStop re-reads the job after a signal: the run stops when its epoch is stale or the
+// job's status no longer lets it work.
+func (e *Engine) mustStop(ctx context.Context, h *Hold) (bool, error) {
+	job, err := e.store.FindJob(ctx, h.job.ID)
+	if err != nil {
+		return false, err
+	}
+	return job.Epoch != h.job.Epoch || !job.Status.Runnable(), nil
+}
+
+// rateOf is the job's throttle in units per second (0 for none): the max_rows_per_s that
+// every kind's params accept.
+func rateOf(job *reins.Job) int {
+	var p struct {
+		MaxRowsPerS int `json:"max_rows_per_s"`
+	}
+	_ = json.Unmarshal(job.Params, &p)
+	return p.MaxRowsPerS
+}
+
+// Every calls fn every interval until ctx ends or fn returns false.
+func Every(ctx context.Context, interval time.Duration, fn func(ctx context.Context) bool) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if !fn(ctx) {
+			return
+		}
+	}
+}

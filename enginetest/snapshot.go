@@ -1,0 +1,216 @@
+package enginetest
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/reins-dev/reins"
+	"github.com/reins-dev/reins/csvexport"
+	"github.com/reins-dev/reins/engine"
+)
+
+// ExerciseSnapshot runs the snapshot half of the behaviour suite: an export is the rows in
+// range as of its creation, whatever writers do meanwhile.
+func ExerciseSnapshot(t *testing.T, open Opener) {
+	t.Run("ExportSnapshot", func(t *testing.T) { t.Parallel(); testExportSnapshot(t, open) })
+}
+
+// testExportSnapshot exports a date range while writers insert rows into the range, update
+// rows (in place, into and out of the range) and delete rows, from the moment the export is
+// created to the moment it completes; the export is paused and resumed, its runs hand over
+// every few hundred milliseconds, and its first engine is stopped mid-batch and another
+// takes over. The file then holds every row that existed unchanged throughout exactly once,
+// no row inserted after the export's creation, and each row updated or deleted meanwhile at
+// most once; done equals the file's rows and never passed total.
+func testExportSnapshot(t *testing.T, open Opener) {
+	backend := open(t)
+	const n = 20_000
+	customers := seed(t, backend, n)
+	// The export is created by a process without workers, and the writers get going before
+	// any run starts: what they do after the creation must not show.
+	creator := newHarness(t, backend, engine.Config{Workers: 0})
+	p := csvexport.Params{DateGTE: "2017-01-01", DateLTE: "2020-12-31", MaxRowsPerS: 6000}
+	from, to := p.Range()
+	job := creator.export(p)
+
+	w := &writers{backend: backend, from: from, to: to, n: n, warm: make(chan struct{})}
+	ctx, stopWriters := context.WithCancel(context.Background())
+	defer stopWriters()
+	done := w.start(ctx, t)
+	watcher := watchTotals(ctx, t, backend, job.ID)
+	select {
+	case <-w.warm:
+	case <-done:
+		t.Fatal("the writers stopped before they wrote anything")
+	}
+	first := newHarnessOn(t, backend, creator.blob, engine.Config{Workers: 2, BatchSize: 300, RunBudget: 300 * time.Millisecond})
+
+	for cycle := 0; cycle < 2; cycle++ {
+		first.waitFor(job.ID, "progress", func(j *reins.Job) bool { return j.Done > int64(cycle+1)*500 })
+		if got := first.command(job.ID, reins.CommandPause); got.Status != reins.StatusPaused {
+			t.Fatalf("PAUSE answered %s", got.Status)
+		}
+		first.command(job.ID, reins.CommandResume)
+	}
+	first.waitFor(job.ID, "progress", func(j *reins.Job) bool { return j.Done > 2000 })
+	// Stop the first engine with no grace: its run is cancelled mid-batch, as in a crash.
+	expired, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = first.engine.Stop(expired)
+	second := newHarnessOn(t, backend, first.blob, engine.Config{Workers: 2, BatchSize: 300, RunBudget: 300 * time.Millisecond})
+	final := second.waitStatus(job.ID, reins.StatusCompleted)
+	stopWriters()
+	<-done
+	<-watcher
+
+	if w.inserted.Load() == 0 || w.updated.Load() == 0 || w.deleted.Load() == 0 {
+		t.Fatalf("the writers did too little to prove anything: %d inserted, %d updated, %d deleted",
+			w.inserted.Load(), w.updated.Load(), w.deleted.Load())
+	}
+	rows := parseExport(t, second.result(final))
+	if int64(len(rows)) != final.Done || final.Total == nil || *final.Total != final.Done {
+		t.Fatalf("the file has %d rows; done=%d total=%v", len(rows), final.Done, final.Total)
+	}
+	seen := map[string]int{}
+	for _, r := range rows {
+		seen[r.email]++
+	}
+	for email, count := range seen {
+		if count > 1 {
+			t.Fatalf("%s appears %d times", email, count)
+		}
+		if strings.HasPrefix(email, "late.") {
+			t.Fatalf("%s was inserted after the export was created, yet it is in the file", email)
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i, c := range customers {
+		inRange := !c.CreatedAt.Before(from) && c.CreatedAt.Before(to)
+		if !inRange || w.touched[int64(i)+1] {
+			continue
+		}
+		if seen[c.Email] != 1 {
+			t.Fatalf("%s existed unchanged throughout but appears %d times", c.Email, seen[c.Email])
+		}
+	}
+}
+
+// writers change the customers table while an export runs: they insert rows in range,
+// update rows and delete rows, recording which seeded rows (ids 1..n) they touched.
+type writers struct {
+	backend  reins.Store
+	from, to time.Time
+	n        int64
+	warm     chan struct{} // closed once each writer has written a few times
+
+	mu       sync.Mutex
+	touched  map[int64]bool
+	inserted atomic.Int64
+	updated  atomic.Int64
+	deleted  atomic.Int64
+}
+
+// start runs the writers until ctx ends; the returned channel closes when they have stopped.
+func (w *writers) start(ctx context.Context, t *testing.T) <-chan struct{} {
+	w.touched = map[int64]bool{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		span := w.to.Sub(w.from)
+		for i := int64(0); ctx.Err() == nil; i++ {
+			var err error
+			switch i % 3 {
+			case 0:
+				at := w.from.Add(time.Duration(i*7919%1000) * (span / 1000))
+				_, err = w.backend.Exec(ctx, `INSERT INTO customers (first_name, last_name, address, email, age, company, created_at)
+					VALUES ('Late', 'Comer', '1 New St', $1, 30, 'Acme', $2)`, fmt.Sprintf("late.%d@example.com", i), at)
+				w.count(err, &w.inserted, 0)
+			case 1:
+				// Move a row within the range, out of it, or into it, and change its name.
+				id := 1 + (i*104729)%w.n
+				at := w.from.Add(-span + time.Duration(i*15485863%1000)*(3*span/1000))
+				_, err = w.backend.Exec(ctx, `UPDATE customers SET first_name = 'Updated', created_at = $2 WHERE id = $1`, id, at)
+				w.count(err, &w.updated, id)
+			case 2:
+				id := 1 + (i*1299709)%w.n
+				_, err = w.backend.Exec(ctx, `DELETE FROM customers WHERE id = $1`, id)
+				w.count(err, &w.deleted, id)
+			}
+			if err != nil && ctx.Err() == nil {
+				t.Errorf("writer: %v", err)
+				return
+			}
+			if i == 60 {
+				close(w.warm)
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(2 * time.Millisecond): // the writers' own pace, not a synchronisation
+			}
+		}
+	}()
+	return done
+}
+
+func (w *writers) count(err error, n *atomic.Int64, id int64) {
+	if err != nil {
+		return
+	}
+	n.Add(1)
+	if id > 0 {
+		w.mu.Lock()
+		w.touched[id] = true
+		w.mu.Unlock()
+	}
+}
+
+// watchTotals checks, until ctx ends, that the job's done never passes its total.
+func watchTotals(ctx context.Context, t *testing.T, store reins.Store, id uuid.UUID) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			job, err := store.FindJob(context.Background(), id)
+			if err == nil && job.Total != nil && job.Done > *job.Total {
+				t.Errorf("done %d passed total %d", job.Done, *job.Total)
+				return
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(5 * time.Millisecond): // a sampling period
+			}
+		}
+	}()
+	return done
+}
+
+// exportRow is one data row of an export file.
+type exportRow struct {
+	email string
+}
+
+// parseExport reads an export of the six default columns.
+func parseExport(t testing.TB, body string) []exportRow {
+	t.Helper()
+	records, err := csv.NewReader(strings.NewReader(body)).ReadAll()
+	if err != nil {
+		t.Fatalf("the export is not valid CSV: %v", err)
+	}
+	if len(records) == 0 || strings.Join(records[0], ",") != strings.Join(reins.CustomerColumns, ",") {
+		t.Fatalf("the export's header is %q", records[:min(1, len(records))])
+	}
+	rows := make([]exportRow, 0, len(records)-1)
+	for _, r := range records[1:] {
+		rows = append(rows, exportRow{email: r[3]})
+	}
+	return rows
+}
