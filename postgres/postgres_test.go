@@ -16,4 +16,5 @@ func TestBehaviour(t *testing.T) {
 	enginetest.ExerciseImport(t, reinstest.OpenPostgres)
 	enginetest.ExerciseRecovery(t, reinstest.OpenPostgres)
 	enginetest.ExerciseSnapshot(t, reinstest.OpenPostgres)
+	enginetest.ExerciseKinds(t, reinstest.OpenPostgres)
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/reins-dev/reins/blob"
 	"github.com/reins-dev/reins/csvexport"
 	"github.com/reins-dev/reins/csvimport"
+	"github.com/reins-dev/reins/teams"
 )
 
 // Deps are what the kinds work with.
@@ -22,5 +23,6 @@ func New(d Deps) *reins.Registry {
 	return reins.NewRegistry(
 		&csvexport.Kind{Store: d.Store, Blob: d.Blob, ConfirmOver: d.ExportConfirmOver},
 		&csvimport.Kind{Store: d.Store, Blob: d.Blob},
+		&teams.Kind{Store: d.Store, Blob: d.Blob},
 	)
 }

@@ -13,4 +13,5 @@ func TestBehaviour(t *testing.T) {
 	enginetest.ExerciseImport(t, reinstest.OpenSQLite)
 	enginetest.ExerciseRecovery(t, reinstest.OpenSQLite)
 	enginetest.ExerciseSnapshot(t, reinstest.OpenSQLite)
+	enginetest.ExerciseKinds(t, reinstest.OpenSQLite)
 }
