@@ -46,7 +46,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, kind reins.Kind,
 	params, warnings := s.requestParams(r, body, kind.ParamNames(), known)
 	job, err := kind.NewJob(params)
 	if err == nil {
-		job.Owner = reins.DefaultOwner
+		job.Owner = s.owner(r)
 		err = s.engine.Create(r.Context(), job, "api")
 	}
 	if err != nil {

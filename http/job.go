@@ -207,7 +207,7 @@ func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	jobs, err := s.engine.Store().ListJobs(r.Context(), reins.DefaultOwner, limit)
+	jobs, err := s.engine.Store().ListJobs(r.Context(), s.owner(r), limit)
 	if err != nil {
 		s.error(w, r, err)
 		return

@@ -152,11 +152,21 @@ func (s *Server) loadJob(w http.ResponseWriter, r *http.Request) (job *reins.Job
 	if err == nil {
 		job, err = s.engine.Job(r.Context(), id)
 	}
+	if err == nil && job.Owner != s.owner(r) {
+		// Another tenant's job does not exist for this caller.
+		err = reins.Errorf(reins.ENOTFOUND, "no job %s", id)
+	}
 	if err != nil {
 		s.error(w, r, err)
 		return nil, false
 	}
 	return job, true
+}
+
+// owner is the tenant a request acts for: every job it creates belongs to it, and it sees
+// only its own jobs. Without API tokens every request acts for reins.DefaultOwner.
+func (s *Server) owner(r *http.Request) string {
+	return reins.DefaultOwner
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {
