@@ -31,6 +31,11 @@ type jobJSON struct {
 	Run *runJSON `json:"run,omitempty"`
 	// Warnings tell a creating client what was ignored in its request.
 	Warnings []string `json:"warnings,omitempty"`
+	// RestartOf and RestartedAs link a restarted upload job and its successor
+	// (docs/restart.md); WaitingFor names the job whose rollback a restart waits for.
+	RestartOf   *string `json:"restart_of,omitempty"`
+	RestartedAs *string `json:"restarted_as,omitempty"`
+	WaitingFor  *string `json:"waiting_for,omitempty"`
 
 	kind map[string]any
 }
@@ -83,6 +88,14 @@ func optTime(t *time.Time) *string {
 	return &s
 }
 
+func optID(id *uuid.UUID) *string {
+	if id == nil {
+		return nil
+	}
+	s := id.String()
+	return &s
+}
+
 // toJobJSON renders a job; a kind that is not registered shows only the common fields.
 func (s *Server) toJobJSON(j *reins.Job) jobJSON {
 	now := time.Now()
@@ -93,6 +106,10 @@ func (s *Server) toJobJSON(j *reins.Job) jobJSON {
 	}
 	if j.Error != "" {
 		out.Error = &j.Error
+	}
+	out.RestartOf, out.RestartedAs = optID(j.RestartOf), optID(j.RestartedAs)
+	if j.WaitsFor != nil && j.Status == reins.StatusCreated {
+		out.WaitingFor = optID(j.WaitsFor)
 	}
 	if j.Lease != nil && j.LeaseOwner != nil && j.LeaseExpiresAt != nil && j.LeaseExpiresAt.After(now) {
 		out.Run = &runJSON{Worker: *j.LeaseOwner, LeaseExpiresAt: rfc3339(*j.LeaseExpiresAt)}

@@ -47,6 +47,7 @@ func NewServer(e *engine.Engine, b *blob.Store, log *slog.Logger) *Server {
 	s.route("/api/v1/jobs", s.handleListJobs, reads, http.MethodGet)
 	s.route("/api/v1/jobs/{job_id}", s.handleJobDetail, reads, http.MethodGet)
 	s.route("/api/v1/jobs/{job_id}/result", s.handleResult, reads, http.MethodGet)
+	s.route("/api/v1/jobs/{job_id}/restart", s.handleRestart, writes, http.MethodPost)
 	s.route("/api/v1/docs", s.handleDocs, reads, http.MethodGet)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, reins.Errorf(reins.ENOTFOUND, "no endpoint at %s", r.URL.Path))

@@ -28,6 +28,8 @@ type Config struct {
 	BatchSize int
 	// Name identifies this process in the jobs it runs (default host:pid).
 	Name string
+	// SpoolRetention is how long an ended upload job's file is kept for a restart.
+	SpoolRetention time.Duration
 }
 
 // DefaultConfig returns the defaults, overridden by REINS_* environment variables. A
@@ -45,6 +47,7 @@ func DefaultConfig() (Config, error) {
 		BatchSize:   envInt("REINS_BATCH_SIZE", 20000, &errs),
 		Name:        env("REINS_NAME", ""),
 	}
+	c.SpoolRetention = envDuration("REINS_SPOOL_RETENTION", 24*time.Hour, &errs)
 	return c, errors.Join(errs...)
 }
 
@@ -64,6 +67,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("--batch-size must be at least 1, got %d", c.BatchSize)
 	case c.Grace <= 0:
 		return fmt.Errorf("--grace must be positive, got %s", c.Grace)
+	case c.SpoolRetention <= 0:
+		return fmt.Errorf("--spool-retention must be positive, got %s", c.SpoolRetention)
 	}
 	return nil
 }
@@ -82,6 +87,7 @@ func (c *Config) flagSet(name string, stderr io.Writer, withServer bool) *flag.F
 		fs.DurationVar(&c.RunBudget, "run-budget", c.RunBudget, "how long one run works before handing over (REINS_RUN_BUDGET)")
 		fs.IntVar(&c.BatchSize, "batch-size", c.BatchSize, "most rows one batch commits (REINS_BATCH_SIZE)")
 		fs.StringVar(&c.Name, "name", c.Name, "this process's name in the jobs it runs; default host:pid (REINS_NAME)")
+		fs.DurationVar(&c.SpoolRetention, "spool-retention", c.SpoolRetention, "how long an ended upload job's file is kept for a restart (REINS_SPOOL_RETENTION)")
 	}
 	return fs
 }

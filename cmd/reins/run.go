@@ -19,6 +19,7 @@ import (
 	"github.com/reins-dev/reins/postgres"
 	"github.com/reins-dev/reins/registry"
 	"github.com/reins-dev/reins/sqlite"
+	"github.com/reins-dev/reins/upload"
 )
 
 const usage = `reins runs long data jobs you can pause, resume and revoke at any moment.
@@ -127,6 +128,9 @@ type Main struct {
 	served   chan error
 	// cancelRequests cancels every request's context, failing open transfers cleanly.
 	cancelRequests context.CancelFunc
+	// stopSweeper ends the spool sweeper; swept is closed once it has.
+	stopSweeper context.CancelFunc
+	swept       chan struct{}
 }
 
 // NewMain returns a Main for cfg in the given mode.
@@ -171,6 +175,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err = m.Engine.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start workers: %w", err)
 	}
+	m.startSweeper()
 	var handler http.Handler = reinshttp.NewServer(m.Engine, m.Blob, m.Logger)
 	if m.Mode == "worker" {
 		handler = healthOnly(handler)
@@ -189,6 +194,23 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.Logger.Info("reins: serving", "mode", m.Mode, "addr", m.listener.Addr().String(),
 		"database", databaseName(m.Config), "workers", m.Config.Workers)
 	return nil
+}
+
+// startSweeper removes the spools of upload jobs ended longer ago than --spool-retention,
+// checking every tenth of it (at most hourly). Every process sweeps; a removal is idempotent.
+func (m *Main) startSweeper() {
+	retention := m.Config.SpoolRetention
+	if retention <= 0 {
+		retention = upload.DefaultSpoolRetention
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m.stopSweeper, m.swept = cancel, make(chan struct{})
+	sw := &upload.Sweeper{Store: m.Backend, Blob: m.Blob, Retention: retention,
+		Interval: min(time.Hour, max(time.Second, retention/10)), Logger: m.Logger}
+	go func() {
+		defer close(m.swept)
+		sw.Run(ctx)
+	}()
 }
 
 // Addr is the address the HTTP server listens on.
@@ -221,6 +243,10 @@ func (m *Main) Close(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	if m.stopSweeper != nil {
+		m.stopSweeper()
+		<-m.swept
+	}
 	errs := []error{serverErr, engineErr}
 	if m.Backend != nil {
 		errs = append(errs, m.Backend.Close())
