@@ -121,6 +121,8 @@ type Main struct {
 	Blob    *blob.Store
 	Engine  *engine.Engine
 	Logger  *slog.Logger
+	// API is the HTTP API (in serve and worker mode alike).
+	API *reinshttp.Server
 
 	listener net.Listener
 	server   *http.Server
@@ -215,6 +217,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			m.Logger.Info("reins: API tokens required", "tokens", tokens.Len(), "tenants", len(tokens.Tenants()))
 		}
 	}
+	m.API = api
 	var handler http.Handler = api
 	if m.Mode == "serve" && m.Config.ResultRetention > 0 {
 		m.sweepResults(api)
