@@ -168,6 +168,7 @@ func (s *Server) handleJobStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleCommand(w http.ResponseWriter, r *http.Request, id uuid.UUID) {
+	s.withBodyDeadline(w)
 	values, err := bodyValues(r)
 	if err != nil {
 		s.error(w, r, err)
@@ -183,7 +184,7 @@ func (s *Server) handleCommand(w http.ResponseWriter, r *http.Request, id uuid.U
 		s.error(w, r, err)
 		return
 	}
-	if _, err := s.engine.Job(r.Context(), id); err != nil {
+	if _, err := s.ownJob(r, id); err != nil {
 		s.error(w, r, err)
 		return
 	}

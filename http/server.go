@@ -26,6 +26,9 @@ type Server struct {
 	receiver *upload.Receiver
 	log      *slog.Logger
 	mux      *http.ServeMux
+	// routes are the registered paths, in order (Routes).
+	routes []string
+	guard
 }
 
 // NewServer returns the API server over the engine and the blob store.
@@ -33,7 +36,7 @@ func NewServer(e *engine.Engine, b *blob.Store, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{engine: e, blob: b, log: log, mux: http.NewServeMux()}
+	s := &Server{engine: e, blob: b, log: log, mux: http.NewServeMux(), guard: newGuard()}
 	s.receiver = &upload.Receiver{Engine: e, Blob: b, MaxPause: time.Hour, IdleTimeout: 2 * time.Minute,
 		PollInterval: time.Second, ProgressInterval: 250 * time.Millisecond, Logger: log}
 	// The old API's GETs create jobs (new-job, export): HEAD is served only where GET
@@ -71,6 +74,9 @@ func (s *Server) route(path string, h http.HandlerFunc, headOK bool, methods ...
 	allowed := strings.Join(methods, ", ")
 	handler := func(w http.ResponseWriter, r *http.Request) {
 		if slices.Contains(methods, r.Method) {
+			if !headOK && s.refuseCrossSiteGET(w, r) {
+				return
+			}
 			h(w, r)
 			return
 		}
@@ -79,7 +85,11 @@ func (s *Server) route(path string, h http.HandlerFunc, headOK bool, methods ...
 	}
 	s.mux.HandleFunc(path, handler)
 	s.mux.HandleFunc(path+"/{$}", handler)
+	s.routes = append(s.routes, path)
 }
+
+// Routes lists the paths registered with route, in registration order.
+func (s *Server) Routes() []string { return slices.Clone(s.routes) }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -92,22 +102,27 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.error(w, r, reins.Errorf(reins.EINTERNAL, "internal error"))
 		}
 	}()
-	s.mux.ServeHTTP(w, r)
+	if r, ok := s.protect(w, r); ok {
+		s.mux.ServeHTTP(w, r)
+	}
 }
 
 // statusOf maps each error code to its HTTP status: the one place that does.
 var statusOf = map[string]int{
-	reins.EINVALID:     http.StatusBadRequest,
-	reins.ENOTFOUND:    http.StatusNotFound,
-	reins.ECONFLICT:    http.StatusConflict,
-	reins.EGONE:        http.StatusGone,
-	reins.EUNSUPPORTED: http.StatusUnsupportedMediaType,
-	reins.EMETHOD:      http.StatusMethodNotAllowed,
-	reins.EUNAVAILABLE: http.StatusServiceUnavailable,
-	reins.EFENCED:      http.StatusConflict,
-	reins.EBUSY:        http.StatusConflict,
-	reins.ETOOLARGE:    http.StatusRequestEntityTooLarge,
-	reins.EINTERNAL:    http.StatusInternalServerError,
+	reins.EINVALID:      http.StatusBadRequest,
+	reins.ENOTFOUND:     http.StatusNotFound,
+	reins.ECONFLICT:     http.StatusConflict,
+	reins.EGONE:         http.StatusGone,
+	reins.EUNSUPPORTED:  http.StatusUnsupportedMediaType,
+	reins.EMETHOD:       http.StatusMethodNotAllowed,
+	reins.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	reins.EFENCED:       http.StatusConflict,
+	reins.EBUSY:         http.StatusConflict,
+	reins.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	reins.EINTERNAL:     http.StatusInternalServerError,
+	reins.EUNAUTHORIZED: http.StatusUnauthorized,
+	reins.EFORBIDDEN:    http.StatusForbidden,
+	reins.ETOOMANY:      http.StatusTooManyRequests,
 }
 
 // error writes err as {"error_message": ...} with its code's status. Only internal errors
@@ -151,11 +166,7 @@ func jobID(r *http.Request) (uuid.UUID, error) {
 func (s *Server) loadJob(w http.ResponseWriter, r *http.Request) (job *reins.Job, ok bool) {
 	id, err := jobID(r)
 	if err == nil {
-		job, err = s.engine.Job(r.Context(), id)
-	}
-	if err == nil && job.Owner != s.owner(r) {
-		// Another tenant's job does not exist for this caller.
-		err = reins.Errorf(reins.ENOTFOUND, "no job %s", id)
+		job, err = s.ownJob(r, id)
 	}
 	if err != nil {
 		s.error(w, r, err)
@@ -167,7 +178,7 @@ func (s *Server) loadJob(w http.ResponseWriter, r *http.Request) (job *reins.Job
 // owner is the tenant a request acts for: every job it creates belongs to it, and it sees
 // only its own jobs. Without API tokens every request acts for reins.DefaultOwner.
 func (s *Server) owner(r *http.Request) string {
-	return reins.DefaultOwner
+	return tenantOf(r)
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {

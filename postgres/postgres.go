@@ -58,7 +58,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
 	db := &DB{pool: pool, driver: riverpgxv5.New(pool)}
-	if db.inserter, err = river.NewClient(db.driver, &river.Config{}); err != nil {
+	if db.inserter, err = river.NewClient(db.driver, &river.Config{MaxAttempts: reins.RunMaxAttempts}); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("river insert client: %w", err)
 	}

@@ -122,6 +122,8 @@ type Main struct {
 	Blob    *blob.Store
 	Engine  *engine.Engine
 	Logger  *slog.Logger
+	// API is the HTTP API (in serve and worker mode alike).
+	API *reinshttp.Server
 
 	listener net.Listener
 	server   *http.Server
@@ -131,6 +133,31 @@ type Main struct {
 	// stopSweeper ends the spool sweeper; swept is closed once it has.
 	stopSweeper context.CancelFunc
 	swept       chan struct{}
+	// stopSweep ends the result sweeper.
+	stopSweep context.CancelFunc
+}
+
+// sweepInterval is how often finished jobs' files are checked against --result-retention.
+const sweepInterval = time.Hour
+
+// sweepResults deletes expired result files now and every sweepInterval until Close.
+func (m *Main) sweepResults(api *reinshttp.Server) {
+	ctx, cancel := context.WithCancel(context.Background())
+	m.stopSweep = cancel
+	go func() {
+		t := time.NewTicker(sweepInterval)
+		defer t.Stop()
+		for {
+			if _, err := api.SweepResults(ctx, time.Now()); err != nil && ctx.Err() == nil {
+				m.Logger.Warn("reins: result sweep failed", "error", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
 }
 
 // NewMain returns a Main for cfg in the given mode.
@@ -176,7 +203,30 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("start workers: %w", err)
 	}
 	m.startSweeper()
-	var handler http.Handler = reinshttp.NewServer(m.Engine, m.Blob, m.Logger)
+	tokens, err := m.Config.tokens()
+	if err != nil {
+		return err
+	}
+	api := reinshttp.NewServer(m.Engine, m.Blob, m.Logger)
+	api.Secure(reinshttp.Security{Tokens: tokens, MetricsToken: m.Config.MetricsToken, Limits: reinshttp.Limits{
+		MaxUploadBytes:      m.Config.MaxUploadBytes,
+		MaxActiveJobs:       m.Config.MaxActiveJobs,
+		MaxCreatesPerMinute: m.Config.MaxJobsPerMinute,
+		BodyTimeout:         m.Config.BodyTimeout,
+		ResultRetention:     m.Config.ResultRetention,
+	}})
+	if m.Mode == "serve" {
+		if tokens == nil {
+			m.Logger.Warn("reins: no API tokens configured (REINS_API_TOKENS, --api-tokens-file): the API is open to anyone who can reach it, and every job belongs to one tenant")
+		} else {
+			m.Logger.Info("reins: API tokens required", "tokens", tokens.Len(), "tenants", len(tokens.Tenants()))
+		}
+	}
+	m.API = api
+	var handler http.Handler = api
+	if m.Mode == "serve" && m.Config.ResultRetention > 0 {
+		m.sweepResults(api)
+	}
 	if m.Mode == "worker" {
 		handler = healthOnly(handler)
 	}
@@ -187,7 +237,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.cancelRequests = cancel
 	// No read or write timeout: uploads and downloads are long by nature (an upload bounds
 	// its own idle time and pause); idle keep-alive connections are closed after a while.
-	m.server = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+	m.server = &http.Server{Handler: handler, ReadHeaderTimeout: m.Config.ReadHeaderTimeout, IdleTimeout: 2 * time.Minute,
 		BaseContext: func(net.Listener) context.Context { return base }}
 	m.served = make(chan error, 1)
 	go func() { m.served <- m.server.Serve(m.listener) }()
@@ -224,6 +274,9 @@ func (m *Main) Close(ctx context.Context) error {
 	if deadline, ok := ctx.Deadline(); ok && m.cancelRequests != nil {
 		t := time.AfterFunc(time.Until(deadline)*4/5, m.cancelRequests)
 		defer t.Stop()
+	}
+	if m.stopSweep != nil {
+		m.stopSweep()
 	}
 	var wg sync.WaitGroup
 	var serverErr, engineErr error
