@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -28,6 +29,8 @@ type Config struct {
 	BatchSize int
 	// Name identifies this process in the jobs it runs (default host:pid).
 	Name string
+	// LogFormat is how log lines are written: "text" (key=value) or "json" (one object a line).
+	LogFormat string
 }
 
 // DefaultConfig returns the defaults, overridden by REINS_* environment variables. A
@@ -44,6 +47,7 @@ func DefaultConfig() (Config, error) {
 		RunBudget:   envDuration("REINS_RUN_BUDGET", 30*time.Second, &errs),
 		BatchSize:   envInt("REINS_BATCH_SIZE", 20000, &errs),
 		Name:        env("REINS_NAME", ""),
+		LogFormat:   env("REINS_LOG_FORMAT", "text"),
 	}
 	return c, errors.Join(errs...)
 }
@@ -64,6 +68,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("--batch-size must be at least 1, got %d", c.BatchSize)
 	case c.Grace <= 0:
 		return fmt.Errorf("--grace must be positive, got %s", c.Grace)
+	case c.LogFormat != "text" && c.LogFormat != "json":
+		return fmt.Errorf("--log-format must be text or json, got %q", c.LogFormat)
 	}
 	return nil
 }
@@ -74,6 +80,7 @@ func (c *Config) flagSet(name string, stderr io.Writer, withServer bool) *flag.F
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for the embedded database and job files (REINS_DATA_DIR)")
 	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "Postgres URL; empty runs on embedded SQLite in --data-dir (REINS_DATABASE_URL)")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log lines as text or json (REINS_LOG_FORMAT)")
 	if withServer {
 		fs.StringVar(&c.Addr, "addr", c.Addr, "HOST:PORT to serve HTTP on (REINS_ADDR)")
 		fs.IntVar(&c.Workers, "workers", c.Workers, "runs worked at once; 0 serves the API only (REINS_WORKERS)")
@@ -84,6 +91,14 @@ func (c *Config) flagSet(name string, stderr io.Writer, withServer bool) *flag.F
 		fs.StringVar(&c.Name, "name", c.Name, "this process's name in the jobs it runs; default host:pid (REINS_NAME)")
 	}
 	return fs
+}
+
+// NewLogger returns the logger the configuration asks for, writing to w.
+func (c Config) NewLogger(w io.Writer) *slog.Logger {
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
 }
 
 func env(name, def string) string {
