@@ -3,6 +3,7 @@
 package http
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -26,10 +27,20 @@ type Server struct {
 	receiver *upload.Receiver
 	log      *slog.Logger
 	mux      *http.ServeMux
-	// routes are the registered paths, in order (Routes).
-	routes []string
+	// routes are the endpoints registered with route, for the route-walk test.
+	routes []Route
 	guard
 }
+
+// Route is one registered endpoint: its path pattern (as http.ServeMux has it, without the
+// trailing-slash twin) and the methods it answers.
+type Route struct {
+	Pattern string
+	Methods []string
+}
+
+// Routes lists every endpoint the server registered, in registration order.
+func (s *Server) Routes() []Route { return slices.Clone(s.routes) }
 
 // NewServer returns the API server over the engine and the blob store.
 func NewServer(e *engine.Engine, b *blob.Store, log *slog.Logger) *Server {
@@ -52,6 +63,9 @@ func NewServer(e *engine.Engine, b *blob.Store, log *slog.Logger) *Server {
 	s.route("/api/v1/jobs/{job_id}/result", s.handleResult, reads, http.MethodGet)
 	s.route("/api/v1/jobs/{job_id}/restart", s.handleRestart, writes, http.MethodPost)
 	s.route("/api/v1/docs", s.handleDocs, reads, http.MethodGet)
+	s.route("/api/v1/docs/{asset}", s.handleDocsAsset, reads, http.MethodGet)
+	s.route("/api/v1/openapi.json", s.handleOpenAPIJSON, reads, http.MethodGet)
+	s.route("/api/v1/openapi.yaml", s.handleOpenAPIYAML, reads, http.MethodGet)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, reins.Errorf(reins.ENOTFOUND, "no endpoint at %s", r.URL.Path))
 	})
@@ -72,6 +86,7 @@ func (s *Server) route(path string, h http.HandlerFunc, headOK bool, methods ...
 		methods = append(methods, http.MethodHead)
 	}
 	allowed := strings.Join(methods, ", ")
+	s.routes = append(s.routes, Route{Pattern: path, Methods: slices.Clone(methods)})
 	handler := func(w http.ResponseWriter, r *http.Request) {
 		if slices.Contains(methods, r.Method) {
 			if !headOK && s.refuseCrossSiteGET(w, r) {
@@ -85,26 +100,111 @@ func (s *Server) route(path string, h http.HandlerFunc, headOK bool, methods ...
 	}
 	s.mux.HandleFunc(path, handler)
 	s.mux.HandleFunc(path+"/{$}", handler)
-	s.routes = append(s.routes, path)
 }
 
-// Routes lists the paths registered with route, in registration order.
-func (s *Server) Routes() []string { return slices.Clone(s.routes) }
-
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler. Every request gets a request id (the client's
+// X-Request-Id when it is sane), returned as X-Request-Id, and one access-log line.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := requestID(r.Header.Get("X-Request-Id"))
+	w.Header().Set("X-Request-Id", id)
+	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+	rec := &recorder{ResponseWriter: w}
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			s.log.Error("reins: panic in handler", "path", r.URL.Path, "panic", v)
-			s.error(w, r, reins.Errorf(reins.EINTERNAL, "internal error"))
+			s.log.Error("reins: panic in handler", "path", r.URL.Path, "panic", v, "request_id", id)
+			s.error(rec, r, reins.Errorf(reins.EINTERNAL, "internal error"))
 		}
+		// The mux set r.Pattern and the path values on r as it matched.
+		attrs := []slog.Attr{slog.String("method", r.Method), slog.String("route", routeOf(r.Pattern)),
+			slog.Int("status", rec.status()), slog.Duration("duration", time.Since(start)),
+			slog.Int64("bytes", rec.bytes), slog.String("request_id", id)}
+		if job := cmp.Or(r.PathValue("job_id"), r.URL.Query().Get("job_id")); job != "" {
+			attrs = append(attrs, slog.String("job_id", reins.Shorten(job, 40)))
+		}
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "reins: request", attrs...)
 	}()
-	if r, ok := s.protect(w, r); ok {
-		s.mux.ServeHTTP(w, r)
+	// The tenant's request replaces r, so the access log sees what the mux matched.
+	protected, ok := s.protect(rec, r)
+	if !ok {
+		return
 	}
+	r = protected
+	s.mux.ServeHTTP(rec, r)
+}
+
+// routeOf is the route a mux pattern stands for: its path without the trailing-slash twin's
+// "/{$}", or "unmatched".
+func routeOf(pattern string) string {
+	if pattern == "" {
+		return "unmatched"
+	}
+	if p := strings.TrimSuffix(pattern, "/{$}"); p != "" {
+		return p
+	}
+	return "/"
+}
+
+type requestIDKey struct{}
+
+// RequestID is the id of the request ctx belongs to, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// requestID keeps a client's request id when it is sane (1 to 128 letters, digits and
+// ._:- ), so a proxy's id follows the request, and makes a new one otherwise.
+func requestID(given string) string {
+	if len(given) >= 1 && len(given) <= 128 && strings.IndexFunc(given, func(c rune) bool {
+		return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("._:-", c))
+	}) < 0 {
+		return given
+	}
+	return uuid.NewString()
+}
+
+// recorder notes the status and size of an answer for the access log. It passes Flush on
+// (event streams) and unwraps for http.ResponseController (upload deadlines).
+type recorder struct {
+	http.ResponseWriter
+	code  int
+	bytes int64
+}
+
+func (rec *recorder) WriteHeader(code int) {
+	if rec.code == 0 {
+		rec.code = code
+	}
+	rec.ResponseWriter.WriteHeader(code)
+}
+
+func (rec *recorder) Write(p []byte) (int, error) {
+	if rec.code == 0 {
+		rec.code = http.StatusOK
+	}
+	n, err := rec.ResponseWriter.Write(p)
+	rec.bytes += int64(n)
+	return n, err
+}
+
+func (rec *recorder) Flush() {
+	if rec.code == 0 {
+		rec.code = http.StatusOK
+	}
+	_ = http.NewResponseController(rec.ResponseWriter).Flush() // as http.Flusher: nothing to do on failure
+}
+
+func (rec *recorder) Unwrap() http.ResponseWriter { return rec.ResponseWriter }
+
+func (rec *recorder) status() int {
+	if rec.code == 0 {
+		return http.StatusOK
+	}
+	return rec.code
 }
 
 // statusOf maps each error code to its HTTP status: the one place that does.
@@ -125,6 +225,10 @@ var statusOf = map[string]int{
 	reins.ETOOMANY:      http.StatusTooManyRequests,
 }
 
+// statusClientClosed is the access log's status for a request its client abandoned (no
+// client sees it), as nginx logs it.
+const statusClientClosed = 499
+
 // error writes err as {"error_message": ...} with its code's status. Only internal errors
 // are logged as errors.
 func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
@@ -133,10 +237,19 @@ func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
 	if !ok {
 		status = http.StatusInternalServerError
 	}
-	if code == reins.EINTERNAL {
-		s.log.Error("reins: internal error", "method", r.Method, "path", r.URL.Path, "error", err)
-	} else if code == reins.EUNAVAILABLE {
-		s.log.Warn("reins: database unavailable", "path", r.URL.Path, "error", err)
+	gone := r.Context().Err() != nil && (code == reins.EINTERNAL || code == reins.EUNAVAILABLE)
+	switch {
+	case gone:
+		// The client went away (or the server is shutting down): what failed was waiting
+		// for it, not Reins. Nobody reads this answer.
+		s.log.Info("reins: request ended by the client", "method", r.Method, "path", r.URL.Path,
+			"request_id", RequestID(r.Context()), "error", err)
+		status = statusClientClosed
+	case code == reins.EINTERNAL:
+		s.log.Error("reins: internal error", "method", r.Method, "path", r.URL.Path,
+			"request_id", RequestID(r.Context()), "error", err)
+	case code == reins.EUNAVAILABLE:
+		s.log.Warn("reins: database unavailable", "path", r.URL.Path, "request_id", RequestID(r.Context()), "error", err)
 		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, status, map[string]string{"error_message": reins.ErrorMessage(err)})

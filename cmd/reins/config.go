@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -48,6 +49,8 @@ type Config struct {
 	ReadHeaderTimeout time.Duration
 	BodyTimeout       time.Duration
 	ResultRetention   time.Duration
+	// LogFormat is how log lines are written: "text" (key=value) or "json" (one object a line).
+	LogFormat string
 }
 
 // DefaultConfig returns the defaults, overridden by REINS_* environment variables. A
@@ -74,6 +77,7 @@ func DefaultConfig() (Config, error) {
 		ReadHeaderTimeout: envDuration("REINS_READ_HEADER_TIMEOUT", 10*time.Second, &errs),
 		BodyTimeout:       envDuration("REINS_BODY_TIMEOUT", 30*time.Second, &errs),
 		ResultRetention:   envDuration("REINS_RESULT_RETENTION", 7*24*time.Hour, &errs),
+		LogFormat:         env("REINS_LOG_FORMAT", "text"),
 	}
 	c.SpoolRetention = envDuration("REINS_SPOOL_RETENTION", 24*time.Hour, &errs)
 	return c, errors.Join(errs...)
@@ -101,6 +105,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("--max-upload-bytes, --max-active-jobs and --max-jobs-per-minute must be 0 (no limit) or more")
 	case c.ReadHeaderTimeout < 0 || c.BodyTimeout < 0 || c.ResultRetention < 0:
 		return fmt.Errorf("--read-header-timeout, --body-timeout and --result-retention must be 0 (none) or more")
+	case c.LogFormat != "text" && c.LogFormat != "json":
+		return fmt.Errorf("--log-format must be text or json, got %q", c.LogFormat)
 	}
 	return nil
 }
@@ -111,6 +117,7 @@ func (c *Config) flagSet(name string, stderr io.Writer, withServer bool) *flag.F
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for the embedded database and job files (REINS_DATA_DIR)")
 	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "Postgres URL; empty runs on embedded SQLite in --data-dir (REINS_DATABASE_URL)")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log lines as text or json (REINS_LOG_FORMAT)")
 	if withServer {
 		fs.StringVar(&c.Addr, "addr", c.Addr, "HOST:PORT to serve HTTP on (REINS_ADDR)")
 		fs.IntVar(&c.Workers, "workers", c.Workers, "runs worked at once; 0 serves the API only (REINS_WORKERS)")
@@ -130,6 +137,14 @@ func (c *Config) flagSet(name string, stderr io.Writer, withServer bool) *flag.F
 		fs.DurationVar(&c.ResultRetention, "result-retention", c.ResultRetention, "how long a finished job's result file is kept; then /result answers 410; 0 keeps it (REINS_RESULT_RETENTION)")
 	}
 	return fs
+}
+
+// NewLogger returns the logger the configuration asks for, writing to w.
+func (c Config) NewLogger(w io.Writer) *slog.Logger {
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
 }
 
 func env(name, def string) string {

@@ -9,10 +9,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/reins-dev/reins"
 	"github.com/reins-dev/reins/blob"
 	"github.com/reins-dev/reins/engine"
 	reinshttp "github.com/reins-dev/reins/http"
@@ -55,7 +58,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "serve", "worker":
 		mode := args[0]
 		fs = cfg.flagSet(mode, stderr, true)
-		run = func() error { return serve(ctx, cfg, mode, stderr) }
+		run = func() error { return serve(ctx, cfg, mode, slog.Default()) }
 	case "migrate":
 		fs = cfg.flagSet("migrate", stderr, false)
 		run = func() error { return migrate(ctx, cfg, stdout) }
@@ -91,11 +94,30 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "reins %s: %v\n", args[0], err)
 		return 2
 	}
+	// Libraries that log through slog's default (the Postgres notifier) write in the same
+	// format as the rest.
+	logger := cfg.NewLogger(stderr)
+	slog.SetDefault(logger)
 	if err := run(); err != nil {
-		fmt.Fprintf(stderr, "reins %s: %v\n", args[0], err)
+		if cfg.LogFormat == "json" {
+			logger.Error("reins "+args[0]+" failed", "error", humanError(err))
+		} else {
+			fmt.Fprintf(stderr, "reins %s: %s\n", args[0], humanError(err))
+		}
 		return 1
 	}
 	return 0
+}
+
+// humanError is err's text for people: a Reins error's message without its code, wherever
+// it is in the chain (the wrapped error's text is replaced by its message).
+func humanError(err error) string {
+	text := err.Error()
+	var e *reins.Error
+	if errors.As(err, &e) {
+		text = strings.Replace(text, e.Error(), e.Message, 1)
+	}
+	return text
 }
 
 // backend is a database Reins runs on, as the command opens it.
@@ -106,11 +128,27 @@ type backend interface {
 }
 
 // openBackend opens Postgres when cfg has a URL, and the embedded SQLite file otherwise.
+// A failed open returns a nil backend, never a nil *DB in a non-nil interface, which Close
+// would panic on.
 func openBackend(ctx context.Context, cfg Config) (backend, error) {
 	if cfg.DatabaseURL != "" {
-		return postgres.Open(ctx, cfg.DatabaseURL)
+		if scheme, _, ok := strings.Cut(cfg.DatabaseURL, "://"); ok && scheme != "postgres" && scheme != "postgresql" {
+			return nil, fmt.Errorf("--database-url must be a postgres:// URL (Reins runs on Postgres, or on SQLite without a URL), got a %s URL", reins.Shorten(scheme, 20))
+		}
+		db, err := postgres.Open(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return nil, err
+		}
+		return db, nil
 	}
-	return sqlite.Open(cfg.SQLitePath())
+	if info, err := os.Stat(cfg.DataDir); err == nil && !info.IsDir() {
+		return nil, fmt.Errorf("--data-dir %s is a file, not a directory", cfg.DataDir)
+	}
+	db, err := sqlite.Open(cfg.SQLitePath())
+	if err != nil {
+		return nil, fmt.Errorf("--data-dir %s: %w", cfg.DataDir, err)
+	}
+	return db, nil
 }
 
 // Main is a running Reins process: the backend, the engine and the HTTP server. End-to-end
@@ -307,8 +345,13 @@ func (m *Main) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// databaseName names the database for people: postgres://HOST/NAME (never the user or
+// password), or sqlite:PATH.
 func databaseName(cfg Config) string {
 	if cfg.DatabaseURL != "" {
+		if u, err := url.Parse(cfg.DatabaseURL); err == nil && u.Host != "" {
+			return "postgres://" + u.Host + u.Path
+		}
 		return "postgres"
 	}
 	return "sqlite:" + cfg.SQLitePath()
@@ -328,11 +371,10 @@ func healthOnly(api http.Handler) http.Handler {
 	})
 }
 
-func serve(ctx context.Context, cfg Config, mode string, stderr io.Writer) error {
+func serve(ctx context.Context, cfg Config, mode string, logger *slog.Logger) error {
 	if mode == "worker" && cfg.Workers == 0 {
 		return fmt.Errorf("--workers must be at least 1 for a worker process")
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	m := NewMain(cfg, mode, logger)
 	if err := m.Open(ctx); err != nil {
 		return err

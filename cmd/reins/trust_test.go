@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/reins-dev/reins"
+	reinshttp "github.com/reins-dev/reins/http"
 	"github.com/reins-dev/reins/reinstest"
 )
 
@@ -47,7 +48,7 @@ func isPublic(path string) bool {
 func TestTokensRequired(t *testing.T) {
 	t.Parallel()
 	m := startMainWith(t, reinstest.Kinds(t)[0], withTokens)
-	routes := m.API.Routes()
+	routes := routePatterns(m.API)
 	if len(routes) < 8 {
 		t.Fatalf("Routes() = %v: too few routes", routes)
 	}
@@ -105,7 +106,7 @@ func TestTenantIsolation(t *testing.T) {
 		// acme's jobs: a slow export (it stays STARTED) and an import waiting for its file.
 		exportID := acme.export("2000-01-01", "2100-01-01", 1)
 		importID := acme.newImportJob("")
-		for _, route := range m.API.Routes() {
+		for _, route := range routePatterns(m.API) {
 			if !strings.Contains(route, "{job_id}") {
 				continue
 			}
@@ -141,7 +142,7 @@ func TestTenantIsolation(t *testing.T) {
 		// must not show acme's jobs. Streams are read for a moment (their first events are
 		// the current state).
 		globexExport := globex.export("2000-01-01", "2000-01-02", 0)
-		for _, route := range m.API.Routes() {
+		for _, route := range routePatterns(m.API) {
 			if strings.Contains(route, "{") || isPublic(route) || route == "/api/v1/export" || route == "/api/v1/new-job" {
 				continue
 			}
@@ -353,4 +354,13 @@ func TestFormulaInjection(t *testing.T) {
 			}
 		}
 	})
+}
+
+// routePatterns are the path patterns of every route the server registered.
+func routePatterns(api *reinshttp.Server) []string {
+	var out []string
+	for _, r := range api.Routes() {
+		out = append(out, r.Pattern)
+	}
+	return out
 }
