@@ -40,7 +40,7 @@ func isPublic(path string) bool {
 	case "/healthz", "/readyz", "/metrics", "/api/v1/docs", "/api/v1/openapi.json", "/api/v1/openapi.yaml", "/":
 		return true
 	}
-	return strings.HasPrefix(path, "/ui")
+	return strings.HasPrefix(path, "/ui") || strings.HasPrefix(path, "/api/v1/docs/")
 }
 
 // TestTokensRequired walks every registered route: without a token, or with a wrong one,
