@@ -174,8 +174,8 @@ type CustomerStore interface {
 
 	// SeedDemoCustomers leaves exactly the n demo customers gen makes, however often it
 	// runs: when the demo customers are already those n it changes nothing, and otherwise
-	// it replaces the demo customers (only them) by these, in one transaction. It reports
-	// whether it inserted them.
+	// it replaces the demo customers (only them) by these, in chunks (a seed that dies
+	// midway is redone by the next). It reports whether it inserted them.
 	SeedDemoCustomers(ctx context.Context, n int64, gen func(i int64) Customer) (inserted bool, err error)
 }
 

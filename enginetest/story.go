@@ -29,6 +29,7 @@ func ExerciseStory(t *testing.T, open Opener) {
 	t.Run("SpoolRetention", func(t *testing.T) { t.Parallel(); testSpoolRetention(t, open) })
 	t.Run("SeedRepeatable", func(t *testing.T) { t.Parallel(); testSeedRepeatable(t, open) })
 	t.Run("ExportRoundTrip", func(t *testing.T) { t.Parallel(); testExportRoundTrip(t, open) })
+	t.Run("SeedDuringExport", func(t *testing.T) { t.Parallel(); testSeedDuringExport(t, open) })
 }
 
 // storySheet is the team story's sheet: row i is team "Squad i", led by demo customer i, with
@@ -466,4 +467,49 @@ func testExportRoundTrip(t *testing.T, open Opener) {
 func head(s string) string {
 	lines := strings.SplitN(s, "\n", 4)
 	return strings.Join(lines[:min(3, len(lines))], "\n")
+}
+
+// testSeedDuringExport is issue 7's first report: `reins seed` run with another number while
+// an export runs replaces every demo customer (deleting the old rows, inserting new ones in
+// bulk). The export stays the rows as of its creation: none of the new rows, none twice, done
+// equal to the file's rows and never past total.
+func testSeedDuringExport(t *testing.T, open Opener) {
+	backend := open(t)
+	ctx := context.Background()
+	const n, again = 8000, 12000
+	if _, err := backend.SeedDemoCustomers(ctx, n, func(i int64) reins.Customer { return demo.Customer(i, n) }); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, backend, engine.Config{Workers: 2, BatchSize: 200})
+	p := csvexport.Params{DateGTE: "2015-01-01", DateLTE: "2024-12-31", MaxRowsPerS: 4000}
+	job := h.export(p)
+	h.waitFor(job.ID, "progress", func(j *reins.Job) bool { return j.Done >= 400 })
+	// Paused, so the seed surely lands mid-export; the export's snapshot must hold across it.
+	if got := h.command(job.ID, reins.CommandPause); got.Status != reins.StatusPaused {
+		t.Fatalf("PAUSE answered %s", got.Status)
+	}
+	if _, err := backend.SeedDemoCustomers(ctx, again, func(i int64) reins.Customer { return demo.Customer(i, again) }); err != nil {
+		t.Fatal(err)
+	}
+	h.command(job.ID, reins.CommandResume)
+	final := h.waitStatus(job.ID, reins.StatusCompleted)
+	file := h.result(final)
+	rows := parseExport(t, file)
+	if final.Total == nil || final.Done != int64(len(rows)) || final.Done > *final.Total || final.Done >= n {
+		t.Fatalf("done=%d total=%v, the file has %d rows; want done the file's rows, at most total, fewer than the %d old rows",
+			final.Done, final.Total, len(rows), n)
+	}
+	// The rows deleted by the seed before the export reached them are left out, and the new
+	// rows (created after the export) are not in: the file is the start of the old rows' export.
+	old := make([]reins.Customer, n)
+	for i := range old {
+		old[i] = demo.Customer(int64(i), n)
+	}
+	want := strings.SplitAfter(expectedCSV(t, old, p), "\n")
+	got := strings.SplitAfter(file, "\n")
+	for i, line := range got[:len(got)-1] { // the last is the empty text after the final newline
+		if line != want[i] {
+			t.Fatalf("line %d of the export is %q; the old rows' export has %q there", i+1, line, want[i])
+		}
+	}
 }
