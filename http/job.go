@@ -27,6 +27,10 @@ type jobJSON struct {
 	StartedAt  *string         `json:"started_at"`
 	FinishedAt *string         `json:"finished_at"`
 	History    []eventJSON     `json:"history,omitempty"`
+	// HistoryTotal and HistoryNext page the history in the job's detail (history_offset,
+	// history_limit): how many events there are, and the offset of the next page.
+	HistoryTotal *int `json:"history_total,omitempty"`
+	HistoryNext  *int `json:"history_next,omitempty"`
 	// Run names the worker process holding the job's run, while one does.
 	Run *runJSON `json:"run,omitempty"`
 	// Warnings tell a creating client what was ignored in its request.
@@ -202,12 +206,18 @@ func (s *Server) handleJobDetail(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	page, err := parseHistoryPage(r)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
 	events, err := s.engine.Store().JobEvents(r.Context(), job.ID)
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
 	out := s.toJobJSON(job)
+	events, out.HistoryTotal, out.HistoryNext = page.cut(events)
 	out.History = make([]eventJSON, len(events))
 	for i, e := range events {
 		out.History[i] = eventJSON{At: rfc3339(e.At), From: e.From, To: e.To, Actor: e.Actor, Detail: e.Detail}
@@ -232,7 +242,7 @@ func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]jobJSON, len(jobs))
 	for i, j := range jobs {
-		out[i] = s.toJobJSON(j)
+		out[i] = brief(s.toJobJSON(j))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"jobs": out})
 }

@@ -211,3 +211,68 @@ func (s *Server) SweepResults(ctx context.Context, now time.Time) (int, error) {
 	}
 	return len(ids), nil
 }
+
+// The job detail's history comes in pages: a command storm must not make one answer huge.
+const (
+	defaultHistoryLimit = 100
+	maxHistoryLimit     = 1000
+)
+
+// historyPage is a page of a job's history: history_offset events skipped (oldest first),
+// then at most history_limit.
+type historyPage struct{ offset, limit int }
+
+func parseHistoryPage(r *http.Request) (historyPage, error) {
+	p := historyPage{limit: defaultHistoryLimit}
+	q := r.URL.Query()
+	if raw := q.Get("history_limit"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > maxHistoryLimit {
+			return p, reins.Errorf(reins.EINVALID, "history_limit must be a whole number from 1 to %d, got %s", maxHistoryLimit, quote(raw))
+		}
+		p.limit = n
+	}
+	if raw := q.Get("history_offset"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 0 {
+			return p, reins.Errorf(reins.EINVALID, "history_offset must be a whole number, 0 or more, got %s", quote(raw))
+		}
+		p.offset = n
+	}
+	return p, nil
+}
+
+// cut returns the page's events, the total, and the next page's offset (nil on the last).
+func (p historyPage) cut(events []reins.Event) ([]reins.Event, *int, *int) {
+	total := len(events)
+	start := min(p.offset, total)
+	end := min(start+p.limit, total)
+	var next *int
+	if end < total {
+		next = &end
+	}
+	return events[start:end], &total, next
+}
+
+// listErrorLength caps a job's error in a list; the job's detail has it whole.
+const listErrorLength = 200
+
+// brief leaves a job's long texts out of a list: a list of a thousand jobs must stay small.
+// The row errors (an import's "errors") and the history are in the job's detail.
+func brief(j jobJSON) jobJSON {
+	if j.Error != nil {
+		short := reins.Shorten(*j.Error, listErrorLength)
+		j.Error = &short
+	}
+	j.History = nil
+	if _, ok := j.kind["errors"]; ok {
+		kind := make(map[string]any, len(j.kind))
+		for k, v := range j.kind {
+			if k != "errors" {
+				kind[k] = v
+			}
+		}
+		j.kind = kind
+	}
+	return j
+}

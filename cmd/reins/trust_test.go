@@ -356,6 +356,55 @@ func TestFormulaInjection(t *testing.T) {
 	})
 }
 
+// TestBoundedAnswers checks that a command storm's history comes in pages in a job's
+// detail, and that a list leaves long texts (row errors) out.
+func TestBoundedAnswers(t *testing.T) {
+	t.Parallel()
+	m := startMain(t, reinstest.Kinds(t)[0])
+	c := newClient(t, m.Addr())
+	id := c.newImportJob("")
+	const cycles = 30
+	for range cycles {
+		c.command(id, "PAUSE")
+		c.command(id, "RESUME")
+	}
+	type detail struct {
+		History      []map[string]any `json:"history"`
+		HistoryTotal int              `json:"history_total"`
+		HistoryNext  *int             `json:"history_next"`
+	}
+	r := c.get("/api/v1/jobs/" + id + "?history_limit=50")
+	expectOK(t, r)
+	first := decode[detail](t, r)
+	if len(first.History) != 50 || first.HistoryTotal < 2*cycles || first.HistoryNext == nil || *first.HistoryNext != 50 {
+		t.Fatalf("first page: %d events, total %d, next %v; want 50 of at least %d, next 50", len(first.History), first.HistoryTotal, first.HistoryNext, 2*cycles)
+	}
+	r = c.get("/api/v1/jobs/" + id + "?history_offset=50&history_limit=1000")
+	expectOK(t, r)
+	rest := decode[detail](t, r)
+	if len(rest.History) != first.HistoryTotal-50 || rest.HistoryNext != nil {
+		t.Errorf("second page: %d events, next %v; want the other %d and no next", len(rest.History), rest.HistoryNext, first.HistoryTotal-50)
+	}
+	if r := decode[detail](t, c.get("/api/v1/jobs/"+id)); len(r.History) != min(first.HistoryTotal, 100) {
+		t.Errorf("default page: %d events of %d, want at most 100", len(r.History), first.HistoryTotal)
+	}
+	expectError(t, c.get("/api/v1/jobs/"+id+"?history_limit=0"), http.StatusBadRequest, "history_limit")
+
+	// An import that skips bad rows keeps them in its detail, not in lists.
+	skip := c.newImportJob("?on_error=skip")
+	bad := string(customersCSV(3)) + "Bad,Row,1 Main St,not-an-email,30,Acme\n"
+	expectOK(t, c.do(http.MethodPost, "/api/v1/upload/?job_id="+skip, strings.NewReader(bad), "text/csv"))
+	c.waitStatus(skip, "COMPLETED")
+	if r := c.get("/api/v1/jobs/" + skip); !bodyContains(r.body, `"errors":[{`) {
+		t.Fatalf("the detail lacks the row errors: %s", r)
+	}
+	list := c.get("/api/v1/jobs?limit=1000")
+	expectOK(t, list)
+	if bodyContains(list.body, "not-an-email") || bodyContains(list.body, `"history"`) {
+		t.Errorf("a list shows long texts: %.500s", list.body)
+	}
+}
+
 // routePatterns are the path patterns of every route the server registered.
 func routePatterns(api *reinshttp.Server) []string {
 	var out []string
