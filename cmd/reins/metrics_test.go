@@ -90,8 +90,8 @@ func TestMetrics(t *testing.T) {
 			jobs("export", "COMPLETED"): 1,
 			jobs("import", "COMPLETED"): 1,
 			exportRows:                  float64(done.Progress.Done),
-			`reins_rows_processed_total{job_type="import",run="process"}`: 50,
-			`reins_command_duration_seconds_count{command="RESUME"}`:      1,
+			`reins_rows_processed_total{job_type="import",run="process"}`:                             50,
+			`reins_command_duration_seconds_count{command="RESUME"}`:                                  1,
 			`reins_http_requests_total{code="200",method="POST",route="/api/v1/job-status/{job_id}"}`: 2,
 		} {
 			if got := after[name]; got != want {
