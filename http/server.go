@@ -17,6 +17,7 @@ import (
 	"github.com/reins-dev/reins"
 	"github.com/reins-dev/reins/blob"
 	"github.com/reins-dev/reins/engine"
+	"github.com/reins-dev/reins/metrics"
 	"github.com/reins-dev/reins/upload"
 )
 
@@ -30,6 +31,8 @@ type Server struct {
 	// routes are the endpoints registered with route, for the route-walk test.
 	routes []Route
 	guard
+	broker  *broker
+	metrics *metrics.Metrics
 }
 
 // Route is one registered endpoint: its path pattern (as http.ServeMux has it, without the
@@ -47,7 +50,8 @@ func NewServer(e *engine.Engine, b *blob.Store, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{engine: e, blob: b, log: log, mux: http.NewServeMux(), guard: newGuard()}
+	s := &Server{engine: e, blob: b, log: log, mux: http.NewServeMux(), guard: newGuard(),
+		metrics: metrics.New(e.Store(), e.Kinds().Types(), log)}
 	s.receiver = &upload.Receiver{Engine: e, Blob: b, MaxPause: time.Hour, IdleTimeout: 2 * time.Minute,
 		PollInterval: time.Second, ProgressInterval: 250 * time.Millisecond, Logger: log}
 	// The old API's GETs create jobs (new-job, export): HEAD is served only where GET
@@ -59,6 +63,7 @@ func NewServer(e *engine.Engine, b *blob.Store, log *slog.Logger) *Server {
 	s.route("/api/v1/export", s.handleExport, writes, http.MethodGet)
 	s.route("/api/v1/upload", s.handleUpload, writes, http.MethodPost)
 	s.route("/api/v1/jobs", s.handleListJobs, reads, http.MethodGet)
+	s.route("/api/v1/jobs/summary", s.handleSummary, reads, http.MethodGet)
 	s.route("/api/v1/jobs/{job_id}", s.handleJobDetail, reads, http.MethodGet)
 	s.route("/api/v1/jobs/{job_id}/result", s.handleResult, reads, http.MethodGet)
 	s.route("/api/v1/jobs/{job_id}/restart", s.handleRestart, writes, http.MethodPost)
@@ -66,11 +71,20 @@ func NewServer(e *engine.Engine, b *blob.Store, log *slog.Logger) *Server {
 	s.route("/api/v1/docs/{asset}", s.handleDocsAsset, reads, http.MethodGet)
 	s.route("/api/v1/openapi.json", s.handleOpenAPIJSON, reads, http.MethodGet)
 	s.route("/api/v1/openapi.yaml", s.handleOpenAPIYAML, reads, http.MethodGet)
+	s.route("/api/v1/jobs/{job_id}/events", s.handleJobEvents, reads, http.MethodGet)
+	s.route("/api/v1/events", s.handleEvents, reads, http.MethodGet)
+	s.route("/metrics", s.handleMetrics, reads, http.MethodGet)
+	s.broker = newBroker(s)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, reins.Errorf(reins.ENOTFOUND, "no endpoint at %s", r.URL.Path))
 	})
 	return s
 }
+
+// Shutdown ends the live event streams (which never end on their own) and stops delivering
+// events, so a graceful shutdown of the HTTP server does not wait for them: register it with
+// http.Server.RegisterOnShutdown.
+func (s *Server) Shutdown() { s.broker.close() }
 
 // Whether an endpoint's GET only reads, so HEAD may be served by it.
 const (
@@ -126,6 +140,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			attrs = append(attrs, slog.String("job_id", reins.Shorten(job, 40)))
 		}
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "reins: request", attrs...)
+		s.metrics.RequestServed(routeOf(r.Pattern), r.Method, rec.status())
 	}()
 	// The tenant's request replaces r, so the access log sees what the mux matched.
 	protected, ok := s.protect(rec, r)

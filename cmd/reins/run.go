@@ -19,6 +19,7 @@ import (
 	"github.com/reins-dev/reins/blob"
 	"github.com/reins-dev/reins/engine"
 	reinshttp "github.com/reins-dev/reins/http"
+	"github.com/reins-dev/reins/metrics"
 	"github.com/reins-dev/reins/postgres"
 	"github.com/reins-dev/reins/registry"
 	"github.com/reins-dev/reins/sqlite"
@@ -162,6 +163,8 @@ type Main struct {
 	Logger  *slog.Logger
 	// API is the HTTP API (in serve and worker mode alike).
 	API *reinshttp.Server
+	// Metrics are this process's, served at /metrics (by a worker too).
+	Metrics *metrics.Metrics
 
 	listener net.Listener
 	server   *http.Server
@@ -224,6 +227,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return err
 	}
 	kinds := registry.New(registry.Deps{Store: m.Backend, Blob: m.Blob})
+	m.Metrics = metrics.New(m.Backend, kinds.Types(), m.Logger)
 	m.Engine, err = engine.New(m.Backend, kinds, engine.Config{
 		Workers:     m.Config.Workers,
 		BatchSize:   m.Config.BatchSize,
@@ -231,6 +235,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		CommandWait: m.Config.CommandWait,
 		Name:        m.Config.Name,
 		Logger:      m.Logger,
+		Observer:    m.Metrics,
 	})
 	if err != nil {
 		return err
@@ -260,6 +265,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			m.Logger.Info("reins: API tokens required", "tokens", tokens.Len(), "tenants", len(tokens.Tenants()))
 		}
 	}
+	api.UseMetrics(m.Metrics)
 	m.API = api
 	var handler http.Handler = api
 	if m.Mode == "serve" && m.Config.ResultRetention > 0 {
@@ -277,6 +283,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	// its own idle time and pause); idle keep-alive connections are closed after a while.
 	m.server = &http.Server{Handler: handler, ReadHeaderTimeout: m.Config.ReadHeaderTimeout, IdleTimeout: 2 * time.Minute,
 		BaseContext: func(net.Listener) context.Context { return base }}
+	// Event streams never end on their own: they end when the shutdown begins.
+	m.server.RegisterOnShutdown(api.Shutdown)
 	m.served = make(chan error, 1)
 	go func() { m.served <- m.server.Serve(m.listener) }()
 	m.Logger.Info("reins: serving", "mode", m.Mode, "addr", m.listener.Addr().String(),
@@ -357,17 +365,18 @@ func databaseName(cfg Config) string {
 	return "sqlite:" + cfg.SQLitePath()
 }
 
-// healthOnly serves /healthz and 404s the rest: a worker process has no API.
+// healthOnly serves /healthz, /readyz and /metrics and 404s the rest: a worker process has
+// no API.
 func healthOnly(api http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch strings.TrimSuffix(r.URL.Path, "/") {
-		case "/healthz", "/readyz":
+		case "/healthz", "/readyz", "/metrics":
 			api.ServeHTTP(w, r)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusNotFound)
-		_, _ = io.WriteString(w, `{"error_message": "this is a worker process; it serves only /healthz and /readyz"}`+"\n")
+		_, _ = io.WriteString(w, `{"error_message": "this is a worker process; it serves only /healthz, /readyz and /metrics"}`+"\n")
 	})
 }
 
