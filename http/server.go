@@ -71,9 +71,9 @@ func NewServer(e *engine.Engine, b *blob.Store, log *slog.Logger) *Server {
 	s.route("/api/v1/docs/{asset}", s.handleDocsAsset, reads, http.MethodGet)
 	s.route("/api/v1/openapi.json", s.handleOpenAPIJSON, reads, http.MethodGet)
 	s.route("/api/v1/openapi.yaml", s.handleOpenAPIYAML, reads, http.MethodGet)
-	s.route("/api/v1/jobs/{job_id}/events", s.handleJobEvents, reads, http.MethodGet)
-	s.route("/api/v1/events", s.handleEvents, reads, http.MethodGet)
-	s.route("/metrics", s.handleMetrics, reads, http.MethodGet)
+	s.route("/api/v1/jobs/{job_id}/events", s.handleJobEvents, streams, http.MethodGet)
+	s.route("/api/v1/events", s.handleEvents, streams, http.MethodGet)
+	s.route("/metrics", s.handleMetrics, streams, http.MethodGet)
 	s.broker = newBroker(s)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, reins.Errorf(reins.ENOTFOUND, "no endpoint at %s", r.URL.Path))
@@ -86,24 +86,31 @@ func NewServer(e *engine.Engine, b *blob.Store, log *slog.Logger) *Server {
 // http.Server.RegisterOnShutdown.
 func (s *Server) Shutdown() { s.broker.close() }
 
-// Whether an endpoint's GET only reads, so HEAD may be served by it.
+// access says what an endpoint's GET does, which decides HEAD and the cross-site check.
+type access int
+
 const (
-	reads  = true
-	writes = false
+	// reads: the GET only reads, so HEAD is served too.
+	reads access = iota
+	// writes: the GET creates a job (the old API), so a browser's cross-site GET is refused.
+	writes
+	// streams: a GET that streams until the client leaves (events) or is scraped
+	// (metrics): no HEAD, which would only hold a connection open for nothing.
+	streams
 )
 
 // route registers h at exactly path, with and without a trailing slash (and nothing below
 // it), answering a method that is not allowed with a JSON 405 (the mux's own answer is
 // plain text).
-func (s *Server) route(path string, h http.HandlerFunc, headOK bool, methods ...string) {
-	if headOK && slices.Contains(methods, http.MethodGet) {
+func (s *Server) route(path string, h http.HandlerFunc, a access, methods ...string) {
+	if a == reads && slices.Contains(methods, http.MethodGet) {
 		methods = append(methods, http.MethodHead)
 	}
 	allowed := strings.Join(methods, ", ")
 	s.routes = append(s.routes, Route{Pattern: path, Methods: slices.Clone(methods)})
 	handler := func(w http.ResponseWriter, r *http.Request) {
 		if slices.Contains(methods, r.Method) {
-			if !headOK && s.refuseCrossSiteGET(w, r) {
+			if a == writes && s.refuseCrossSiteGET(w, r) {
 				return
 			}
 			h(w, r)
