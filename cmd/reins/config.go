@@ -28,6 +28,9 @@ type Config struct {
 	BatchSize int
 	// Name identifies this process in the jobs it runs (default host:pid).
 	Name string
+	// Server is the base URL the terminal client talks to; Token its bearer token.
+	Server string
+	Token  string
 }
 
 // DefaultConfig returns the defaults, overridden by REINS_* environment variables. A
@@ -44,6 +47,8 @@ func DefaultConfig() (Config, error) {
 		RunBudget:   envDuration("REINS_RUN_BUDGET", 30*time.Second, &errs),
 		BatchSize:   envInt("REINS_BATCH_SIZE", 20000, &errs),
 		Name:        env("REINS_NAME", ""),
+		Server:      env("REINS_SERVER", "http://127.0.0.1:8000"),
+		Token:       env("REINS_TOKEN", ""),
 	}
 	return c, errors.Join(errs...)
 }
@@ -82,6 +87,19 @@ func (c *Config) flagSet(name string, stderr io.Writer, withServer bool) *flag.F
 		fs.DurationVar(&c.RunBudget, "run-budget", c.RunBudget, "how long one run works before handing over (REINS_RUN_BUDGET)")
 		fs.IntVar(&c.BatchSize, "batch-size", c.BatchSize, "most rows one batch commits (REINS_BATCH_SIZE)")
 		fs.StringVar(&c.Name, "name", c.Name, "this process's name in the jobs it runs; default host:pid (REINS_NAME)")
+	}
+	return fs
+}
+
+// clientFlagSet returns a flag set for a terminal-client command bound to c's server and
+// token, and to json when it is not nil.
+func (c *Config) clientFlagSet(name string, stderr io.Writer, json *bool) *flag.FlagSet {
+	fs := flag.NewFlagSet("reins "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.Server, "server", c.Server, "base URL of the Reins server (REINS_SERVER)")
+	fs.StringVar(&c.Token, "token", c.Token, "API token, sent as Authorization: Bearer (REINS_TOKEN)")
+	if json != nil {
+		fs.BoolVar(json, "json", false, "print JSON for scripts instead of tables and bars")
 	}
 	return fs
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -32,7 +33,8 @@ Usage:
 
 Run 'reins COMMAND -h' for a command's flags. With no --database-url, Reins runs on an
 embedded SQLite file in --data-dir.
-`
+
+` + clientUsage
 
 // Run runs the reins command line and returns the process exit code.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -42,6 +44,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		return 0
+	}
+	if isClientCommand(args) {
+		return runClient(ctx, args, os.Stdin, stdout, stderr, nil)
 	}
 	cfg, err := DefaultConfig()
 	if err != nil {
