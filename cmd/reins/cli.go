@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"text/tabwriter"
+	"time"
 
 	"github.com/schollz/progressbar/v3"
 )
@@ -215,10 +216,7 @@ func (s *session) exportCmd(fs *flag.FlagSet) (func([]string) (int, error), erro
 		if err != nil {
 			return 0, err
 		}
-		var created struct {
-			job
-			Message string `json:"job_message"`
-		}
+		var created struct{ job }
 		if err := json.Unmarshal(raw, &created); err != nil || created.JobID == "" {
 			return 0, &apiError{Status: http.StatusOK, Message: "the export answer has no job_id: " + shorten(string(raw), 200)}
 		}
@@ -226,7 +224,7 @@ func (s *session) exportCmd(fs *flag.FlagSet) (func([]string) (int, error), erro
 		if s.json {
 			s.printJSON(raw)
 		} else {
-			fmt.Fprintf(s.info, "export %s %s: %s\n", created.JobID, created.JobStatus, created.Message)
+			fmt.Fprintf(s.info, "export %s %s (customers created %s to %s)\n", created.JobID, created.JobStatus, *from, *to)
 		}
 		s.warn(created.Warnings)
 		if created.JobStatus == "AWAITING_CONFIRMATION" {
@@ -241,6 +239,14 @@ func (s *session) exportCmd(fs *flag.FlagSet) (func([]string) (int, error), erro
 		}
 		return s.download(final.JobID, *out, true)
 	}, nil
+}
+
+// plural is "1 row" or "2 rows".
+func plural(n int64, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return humanCount(n) + " " + what + "s"
 }
 
 // held tells a person how to start an export its guard holds.
@@ -450,7 +456,7 @@ func (s *session) finished(j *job) int {
 	if !s.json {
 		for i, e := range j.Errors {
 			if i == 0 {
-				fmt.Fprintf(s.stderr, "%s rows skipped", humanCount(j.Skipped))
+				fmt.Fprintf(s.stderr, "%s skipped", plural(j.Skipped, "row"))
 				if int64(len(j.Errors)) < j.Skipped {
 					fmt.Fprintf(s.stderr, " (the first %d listed)", len(j.Errors))
 				}
@@ -549,7 +555,7 @@ func (s *session) interrupted(id string, last *job) (code int, again bool, err e
 			fmt.Fprintf(s.stderr, "job %s confirmed; following it again\n", id)
 			return 0, true, nil
 		case "PAUSE":
-			fmt.Fprintf(s.stderr, "job %s is %s at %s; resume it with: reins jobs resume %s\n", id, j.JobStatus, progressText(j), id)
+			fmt.Fprintf(s.stderr, "job %s is %s at %s\n  resume it: reins jobs resume %s\n", id, j.JobStatus, progressText(j), id)
 			return exitInterrupted, false, nil
 		default:
 			fmt.Fprintf(s.stderr, "job %s is %s: its work is rolled back\n", id, j.JobStatus)
@@ -671,6 +677,15 @@ func (s *session) commandCmd(cmd string) func(fs *flag.FlagSet) (func([]string) 
 	}
 }
 
+// shortTime shows an RFC 3339 time to the second, in UTC.
+func shortTime(s string) string {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return s
+	}
+	return t.UTC().Format("2006-01-02 15:04:05Z")
+}
+
 // statusList collects --status, repeatable and comma-separated.
 type statusList []string
 
@@ -739,7 +754,7 @@ func (s *session) listCmd(fs *flag.FlagSet) (func([]string) (int, error), error)
 			if r := j.Progress.RatePerS; r != nil && *r > 0 {
 				rate = humanCount(int64(*r)) + "/s"
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", j.JobID, j.JobType, j.JobStatus, progressText(j), rate, j.CreatedAt)
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", j.JobID, j.JobType, j.JobStatus, progressText(j), rate, shortTime(j.CreatedAt))
 		}
 		if tw != nil {
 			_ = tw.Flush()

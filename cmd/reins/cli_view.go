@@ -35,7 +35,7 @@ type jobView struct {
 	tty     bool
 	width   int
 
-	bar        *progressbar.ProgressBar
+	bar        *progressbar.ProgressBar // nil or the live bar; only show and stop touch it
 	barMax     int64
 	lastLine   string
 	lastStatus string
@@ -59,43 +59,36 @@ func (v *jobView) show(j *job) {
 		}
 		return
 	}
-	barMax := int64(-1)
-	if j.Progress.Total != nil {
-		barMax = *j.Progress.Total
-	}
 	pos := j.Progress.Done + j.Skipped
-	if v.bar == nil || barMax != v.barMax {
-		if v.bar == nil {
-			v.bar = progressbar.NewOptions64(barMax,
-				progressbar.OptionSetWriter(v.w),
-				progressbar.OptionSetWidth(max(10, min(40, v.width-60))),
-				progressbar.OptionShowCount(),
-				progressbar.OptionSetPredictTime(false),
-				progressbar.OptionSetElapsedTime(false),
-				progressbar.OptionShowDescriptionAtLineEnd(),
-				progressbar.OptionThrottle(100*time.Millisecond),
-				progressbar.OptionSpinnerType(14),
-				progressbar.OptionSetRenderBlankState(true),
-				progressbar.OptionUseANSICodes(true),
-				progressbar.OptionSetTheme(progressbar.ThemeDefault),
-			)
-		} else {
-			v.bar.ChangeMax64(barMax)
-		}
-		v.barMax = barMax
-	}
-	if j.JobStatus != v.lastStatus && v.lastStatus != "" {
-		// Keep the history of statuses on screen: each change gets its own line above the bar.
-		_ = v.bar.Clear()
-		fmt.Fprintf(v.w, "%s %s -> %s\n", shortID(j.JobID), v.lastStatus, j.JobStatus)
-	}
+	changed := j.JobStatus != v.lastStatus
 	v.lastStatus = j.JobStatus
-	v.bar.Describe(barDetail(j))
-	if barMax >= 0 && pos > barMax {
-		pos = barMax
+	if j.Progress.Total == nil {
+		// No total yet (a job not started, an upload still arriving): a line per status.
+		if changed {
+			v.stop()
+			fmt.Fprintf(v.w, "%s %s %s\n", j.JobType, shortID(j.JobID), barDetail(j))
+		}
+		return
 	}
-	_ = v.bar.Set64(pos)
-	if j.terminal() {
+	total := *j.Progress.Total
+	if changed || total != v.barMax {
+		// A new bar per status: the finished line above shows where the last one ended.
+		v.stop()
+		v.bar = progressbar.NewOptions64(total,
+			progressbar.OptionSetWriter(v.w),
+			progressbar.OptionSetWidth(max(10, min(30, v.width-66))),
+			progressbar.OptionShowCount(),
+			progressbar.OptionSetPredictTime(false),
+			progressbar.OptionSetElapsedTime(false),
+			progressbar.OptionShowDescriptionAtLineEnd(),
+			progressbar.OptionUseANSICodes(true),
+			progressbar.OptionSetTheme(progressbar.ThemeDefault),
+		)
+		v.barMax = total
+	}
+	v.bar.Describe(barDetail(j))
+	_ = v.bar.Set64(min(pos, total))
+	if j.JobStatus == "COMPLETED" {
 		_ = v.bar.Finish()
 	}
 }
@@ -112,9 +105,6 @@ func (v *jobView) stop() {
 // barDetail is the text after the bar: status, rate, ETA, skipped rows.
 func barDetail(j *job) string {
 	parts := []string{j.JobStatus}
-	if j.Progress.Percent != nil {
-		parts = append(parts, strconv.FormatFloat(*j.Progress.Percent, 'f', 1, 64)+"%")
-	}
 	if r := j.Progress.RatePerS; r != nil && *r > 0 {
 		parts = append(parts, humanCount(int64(*r))+" rows/s")
 	}
