@@ -26,6 +26,7 @@ type Server struct {
 	receiver *upload.Receiver
 	log      *slog.Logger
 	mux      *http.ServeMux
+	broker   *broker
 }
 
 // NewServer returns the API server over the engine and the blob store.
@@ -45,14 +46,23 @@ func NewServer(e *engine.Engine, b *blob.Store, log *slog.Logger) *Server {
 	s.route("/api/v1/export", s.handleExport, writes, http.MethodGet)
 	s.route("/api/v1/upload", s.handleUpload, writes, http.MethodPost)
 	s.route("/api/v1/jobs", s.handleListJobs, reads, http.MethodGet)
+	s.route("/api/v1/jobs/summary", s.handleSummary, reads, http.MethodGet)
 	s.route("/api/v1/jobs/{job_id}", s.handleJobDetail, reads, http.MethodGet)
 	s.route("/api/v1/jobs/{job_id}/result", s.handleResult, reads, http.MethodGet)
 	s.route("/api/v1/docs", s.handleDocs, reads, http.MethodGet)
+	s.route("/api/v1/jobs/{job_id}/events", s.handleJobEvents, reads, http.MethodGet)
+	s.route("/api/v1/events", s.handleEvents, reads, http.MethodGet)
+	s.broker = newBroker(s)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, reins.Errorf(reins.ENOTFOUND, "no endpoint at %s", r.URL.Path))
 	})
 	return s
 }
+
+// Shutdown ends the live event streams (which never end on their own) and stops delivering
+// events, so a graceful shutdown of the HTTP server does not wait for them: register it with
+// http.Server.RegisterOnShutdown.
+func (s *Server) Shutdown() { s.broker.close() }
 
 // Whether an endpoint's GET only reads, so HEAD may be served by it.
 const (
