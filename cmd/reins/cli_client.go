@@ -331,7 +331,7 @@ func (c *apiClient) stream(ctx context.Context, id string, lastID *string, seen 
 		// Something answered 2xx that is not the stream (an old server's fallback page).
 		return &apiError{Status: http.StatusNotFound, Message: "no event stream at " + req.URL.Path}
 	}
-	return readEvents(res.Body, func(e sseEvent) error {
+	return readEvents(res.Body, func(e streamEvent) error {
 		if e.ID != "" {
 			*lastID = e.ID
 		}
@@ -347,17 +347,17 @@ func (c *apiClient) stream(ctx context.Context, id string, lastID *string, seen 
 	})
 }
 
-// sseEvent is one Server-Sent Event.
-type sseEvent struct {
+// streamEvent is one Server-Sent Event.
+type streamEvent struct {
 	ID, Event, Data string
 }
 
 // readEvents parses a text/event-stream body (the WHATWG format: field lines, a blank line
 // ends an event, lines starting with ':' are comments) and calls fn per event.
-func readEvents(r io.Reader, fn func(sseEvent) error) error {
+func readEvents(r io.Reader, fn func(streamEvent) error) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	var e sseEvent
+	var e streamEvent
 	var data []string
 	for sc.Scan() {
 		line := sc.Text()
@@ -368,7 +368,7 @@ func readEvents(r io.Reader, fn func(sseEvent) error) error {
 					return err
 				}
 			}
-			e, data = sseEvent{}, nil
+			e, data = streamEvent{}, nil
 			continue
 		}
 		if strings.HasPrefix(line, ":") {
