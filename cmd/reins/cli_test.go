@@ -3,10 +3,14 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -347,4 +351,49 @@ func TestCLIInterruptNotTerminal(t *testing.T) {
 			t.Errorf("the job is %s after the client was interrupted, want PAUSED", st)
 		}
 	})
+}
+
+// TestCLIOldServer follows a job on a server without the event stream (a proxy in front of
+// the real one answers 404 for it, as servers before it did): the client polls job-status.
+func TestCLIOldServer(t *testing.T) {
+	t.Parallel()
+	kind := reinstest.Kinds(t)[0]
+	const n = 3000
+	s := startCLIServer(t, kind, n)
+	target, err := url.Parse("http://" + s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var streams atomic.Int64
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	old := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(strings.TrimSuffix(r.URL.Path, "/"), "/events") {
+			streams.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte(`{"error_message":"not found"}`))
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(old.Close)
+
+	id := jsonLine(t, s.must(t, 0, "export", "--from", "2015-01-01", "--to", "2024-12-31", "--max-rows-per-s", "500", "--json").stdout)["job_id"].(string)
+	s.must(t, 0, "jobs", "pause", id)
+	watch := startReins(t, s.env, "jobs", "watch", id, "--server", old.URL)
+	waitOutput(t, watch, watch.stderr, "PAUSED")
+	s.must(t, 0, "jobs", "resume", id)
+	if code := watch.wait(t, waitLimit); code != 0 {
+		t.Fatalf("jobs watch through the old server exited %d; stderr:\n%s", code, watch.stderr.String())
+	}
+	if !strings.Contains(watch.stderr.String(), fmt.Sprintf("COMPLETED %d/%d", n, n)) {
+		t.Errorf("jobs watch through the old server did not reach COMPLETED:\n%s", watch.stderr.String())
+	}
+	if streams.Load() == 0 {
+		t.Errorf("the client never asked for the event stream")
+	}
+	// An unknown job on the old server is still an error naming it, exit 2.
+	if r := s.must(t, 2, "jobs", "watch", "00000000-0000-0000-0000-000000000000", "--server", old.URL); !strings.Contains(r.stderr, "not found") {
+		t.Errorf("watching an unknown job: stderr %q", r.stderr)
+	}
 }
