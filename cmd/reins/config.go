@@ -51,6 +51,9 @@ type Config struct {
 	ResultRetention   time.Duration
 	// LogFormat is how log lines are written: "text" (key=value) or "json" (one object a line).
 	LogFormat string
+	// Server is the base URL the terminal client talks to; Token its bearer token.
+	Server string
+	Token  string
 }
 
 // DefaultConfig returns the defaults, overridden by REINS_* environment variables. A
@@ -78,6 +81,8 @@ func DefaultConfig() (Config, error) {
 		BodyTimeout:       envDuration("REINS_BODY_TIMEOUT", 30*time.Second, &errs),
 		ResultRetention:   envDuration("REINS_RESULT_RETENTION", 7*24*time.Hour, &errs),
 		LogFormat:         env("REINS_LOG_FORMAT", "text"),
+		Server:            env("REINS_SERVER", "http://127.0.0.1:8000"),
+		Token:             env("REINS_TOKEN", ""),
 	}
 	c.SpoolRetention = envDuration("REINS_SPOOL_RETENTION", 24*time.Hour, &errs)
 	return c, errors.Join(errs...)
@@ -145,6 +150,19 @@ func (c Config) NewLogger(w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, nil))
 	}
 	return slog.New(slog.NewTextHandler(w, nil))
+}
+
+// clientFlagSet returns a flag set for a terminal-client command bound to c's server and
+// token, and to json when it is not nil.
+func (c *Config) clientFlagSet(name string, stderr io.Writer, json *bool) *flag.FlagSet {
+	fs := flag.NewFlagSet("reins "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.Server, "server", c.Server, "base URL of the Reins server (REINS_SERVER)")
+	fs.StringVar(&c.Token, "token", c.Token, "API token, sent as Authorization: Bearer (REINS_TOKEN)")
+	if json != nil {
+		fs.BoolVar(json, "json", false, "print JSON for scripts instead of tables and bars")
+	}
+	return fs
 }
 
 func env(name, def string) string {

@@ -170,7 +170,7 @@ func (v *apiValidator) run(c apiCase) []byte {
 	}
 	v.served[c.route+" "+c.method] = true
 	if !slices.Contains(c.want, res.StatusCode) {
-		t.Errorf("%s: %s %s answered %d, want one of %v: %s", c.name, c.method, c.path, res.StatusCode, c.want, shorten(body))
+		t.Errorf("%s: %s %s answered %d, want one of %v: %s", c.name, c.method, c.path, res.StatusCode, c.want, abbrev(body))
 	}
 	if res.Header.Get("X-Request-Id") == "" {
 		t.Errorf("%s: no X-Request-Id in the answer", c.name)
@@ -179,7 +179,7 @@ func (v *apiValidator) run(c apiCase) []byte {
 		Header: res.Header, Body: io.NopCloser(bytes.NewReader(body)),
 		Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true}}
 	if err := openapi3filter.ValidateResponse(ctx, out); err != nil {
-		t.Errorf("%s: %s %s -> %d: the answer does not match the document: %v\n%s", c.name, c.method, c.path, res.StatusCode, err, shorten(body))
+		t.Errorf("%s: %s %s -> %d: the answer does not match the document: %v\n%s", c.name, c.method, c.path, res.StatusCode, err, abbrev(body))
 	}
 	if strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream") {
 		v.checkEvents(c, body)
@@ -232,7 +232,7 @@ func readFirstEvent(t *testing.T, r io.Reader) []byte {
 	return out.Bytes()
 }
 
-func shorten(b []byte) string {
+func abbrev(b []byte) string {
 	if len(b) > 600 {
 		return string(b[:600]) + "…"
 	}
@@ -463,11 +463,11 @@ func jsonField(t *testing.T, body []byte, name string) string {
 	t.Helper()
 	var v map[string]any
 	if err := json.Unmarshal(body, &v); err != nil {
-		t.Fatalf("not a JSON object: %v: %s", err, shorten(body))
+		t.Fatalf("not a JSON object: %v: %s", err, abbrev(body))
 	}
 	s, _ := v[name].(string)
 	if s == "" {
-		t.Fatalf("no %s in %s", name, shorten(body))
+		t.Fatalf("no %s in %s", name, abbrev(body))
 	}
 	return s
 }

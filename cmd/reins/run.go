@@ -37,7 +37,8 @@ Usage:
 
 Run 'reins COMMAND -h' for a command's flags. With no --database-url, Reins runs on an
 embedded SQLite file in --data-dir.
-`
+
+` + clientUsage
 
 // Run runs the reins command line and returns the process exit code.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -47,6 +48,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		return 0
+	}
+	if isClientCommand(args) {
+		return runClient(ctx, args, os.Stdin, stdout, stderr, nil)
 	}
 	cfg, err := DefaultConfig()
 	if err != nil {
