@@ -29,8 +29,8 @@ func BuildRelease(commit, dir string) (string, error) {
 	}
 	root := strings.TrimSpace(string(top))
 	if out, err := exec.Command("git", "-C", root, "cat-file", "-e", commit+"^{commit}").CombinedOutput(); err != nil {
-		return "", fmt.Errorf("%w: commit %s is not in %s (a shallow clone? fetch the full history): %v %s",
-			ErrNoRelease, commit, root, err, out)
+		return "", fmt.Errorf("%w: commit %s is not in %s (a shallow clone? fetch the full history): %v: %s",
+			ErrNoRelease, commit, root, err, strings.TrimSpace(string(out)))
 	}
 	src := filepath.Join(dir, "src-"+commit)
 	if err := extract(root, commit, src); err != nil {
