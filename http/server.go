@@ -16,6 +16,7 @@ import (
 	"github.com/reins-dev/reins"
 	"github.com/reins-dev/reins/blob"
 	"github.com/reins-dev/reins/engine"
+	"github.com/reins-dev/reins/ui"
 	"github.com/reins-dev/reins/upload"
 )
 
@@ -48,6 +49,9 @@ func NewServer(e *engine.Engine, b *blob.Store, log *slog.Logger) *Server {
 	s.route("/api/v1/jobs/{job_id}", s.handleJobDetail, reads, http.MethodGet)
 	s.route("/api/v1/jobs/{job_id}/result", s.handleResult, reads, http.MethodGet)
 	s.route("/api/v1/docs", s.handleDocs, reads, http.MethodGet)
+	// The dashboard (docs/dashboard.md): its page at / only, its files under /ui/.
+	s.mux.Handle("GET /{$}", ui.Index())
+	s.mux.Handle("GET /ui/", ui.Assets())
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, reins.Errorf(reins.ENOTFOUND, "no endpoint at %s", r.URL.Path))
 	})
