@@ -3,7 +3,6 @@ package http
 import (
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -195,26 +194,4 @@ func (s *Server) handleJobDetail(w http.ResponseWriter, r *http.Request) {
 		out.History[i] = eventJSON{At: rfc3339(e.At), From: e.From, To: e.To, Actor: e.Actor, Detail: e.Detail}
 	}
 	writeJSON(w, http.StatusOK, out)
-}
-
-func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) {
-	limit := 50
-	if raw := r.URL.Query().Get("limit"); raw != "" {
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > 1000 {
-			s.error(w, r, reins.Errorf(reins.EINVALID, "limit must be a whole number from 1 to 1000, got %s", quote(raw)))
-			return
-		}
-		limit = n
-	}
-	jobs, err := s.engine.Store().ListJobs(r.Context(), s.owner(r), limit)
-	if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	out := make([]jobJSON, len(jobs))
-	for i, j := range jobs {
-		out[i] = s.toJobJSON(j)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"jobs": out})
 }

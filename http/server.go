@@ -46,6 +46,7 @@ func NewServer(e *engine.Engine, b *blob.Store, log *slog.Logger) *Server {
 	s.route("/api/v1/export", s.handleExport, writes, http.MethodGet)
 	s.route("/api/v1/upload", s.handleUpload, writes, http.MethodPost)
 	s.route("/api/v1/jobs", s.handleListJobs, reads, http.MethodGet)
+	s.route("/api/v1/jobs/summary", s.handleSummary, reads, http.MethodGet)
 	s.route("/api/v1/jobs/{job_id}", s.handleJobDetail, reads, http.MethodGet)
 	s.route("/api/v1/jobs/{job_id}/result", s.handleResult, reads, http.MethodGet)
 	s.route("/api/v1/docs", s.handleDocs, reads, http.MethodGet)

@@ -115,25 +115,6 @@ func (s *Store) findJob(ctx context.Context, q Querier, id uuid.UUID, suffix str
 	return job, nil
 }
 
-// ListJobs implements reins.JobStore.
-func (s *Store) ListJobs(ctx context.Context, owner string, limit int) ([]*reins.Job, error) {
-	rows, err := s.conn.Query(ctx, jobSelect+` WHERE j.owner = $1
-		ORDER BY j.created_at DESC, j.id LIMIT $2`, owner, limit)
-	if err != nil {
-		return nil, s.wrap(err)
-	}
-	defer rows.Close()
-	var jobs []*reins.Job
-	for rows.Next() {
-		job, err := scanJob(rows)
-		if err != nil {
-			return nil, err
-		}
-		jobs = append(jobs, job)
-	}
-	return jobs, s.wrap(rows.Err())
-}
-
 // JobEvents implements reins.JobStore.
 func (s *Store) JobEvents(ctx context.Context, id uuid.UUID) ([]reins.Event, error) {
 	rows, err := s.conn.Query(ctx, `SELECT at, from_status, to_status, actor, detail
