@@ -657,6 +657,7 @@
     }
     const button = form.querySelector('button[type=submit]');
     button.disabled = true;
+    delete out.dataset.jobId;
     out.textContent = 'Starting…';
     try {
       const answer = await api('GET', '/export/?' + q);
@@ -707,6 +708,7 @@
       return;
     }
     Object.assign(upload, { jobId: job.job_id, sent: 0, size: file.size, done: false, error: '' });
+    $('#upload-status').dataset.jobId = job.job_id;
     $('#upload-file').textContent = file.name + ' (' + bytes(file.size) + ')';
     $('#upload-job').replaceChildren('→ ', el('a', { href: '#/jobs/' + job.job_id, text: (TYPE_NAMES[job.job_type] || 'import') + ' ' + job.job_id.slice(0, 8) }));
     remember(Object.assign({ progress: { done: 0, total: null, percent: null }, params: {}, updated_at: new Date(0).toISOString(),
@@ -771,6 +773,27 @@
     $('#upload-import-text').replaceChildren(badge(job.job_status), ' ', rowsText(job) + ' rows' + (m.text ? ' · ' + m.text : ''));
     renderActions($('#upload-actions'), job, false);
   }
+
+  // A download link cannot carry the token header: with a token, fetch the file and hand the
+  // browser the bytes instead.
+  $('#job-download-link').addEventListener('click', async (e) => {
+    if (!token) return;
+    e.preventDefault();
+    const a = e.currentTarget;
+    try {
+      const res = await fetch(a.href, { headers: withAuth({}) });
+      if (!res.ok) throw await errorOf(res);
+      const name = (/filename="([^"]+)"/.exec(res.headers.get('Content-Disposition') || '') || [])[1] || 'export.csv';
+      const url = URL.createObjectURL(await res.blob());
+      const tmp = el('a', { href: url, download: name });
+      document.body.append(tmp);
+      tmp.click();
+      tmp.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60000);
+    } catch (err) {
+      showBanner('Download failed: ' + err.message, true);
+    }
+  });
 
   // ---- Routing: #/ is the jobs screen (with its filters), #/jobs/<id> a job's page ----
 
