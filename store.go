@@ -123,6 +123,8 @@ type JobFilter struct {
 	// CreatedFrom and CreatedBefore bound the jobs' creation time: from inclusive, before
 	// exclusive.
 	CreatedFrom, CreatedBefore *time.Time
+	// UpdatedFrom selects the jobs changed at or after it.
+	UpdatedFrom *time.Time
 	// After continues a listing after the last job of the previous page.
 	After *JobCursor
 	Limit int
@@ -288,6 +290,24 @@ type Notifier interface {
 	// Subscribe returns a channel that receives a value after each signal for the job, and
 	// a function that ends the subscription.
 	Subscribe(jobID uuid.UUID) (<-chan struct{}, func())
+
+	// ChangeFeed carries every change of every job, for live events.
+	ChangeFeed
+}
+
+// Change says that a job changed, for live watchers: its status (and perhaps more), or only
+// its progress (counters, transfer bytes).
+type Change struct {
+	JobID  uuid.UUID
+	Status bool
+}
+
+// ChangeFeed carries every change of every job to the watchers in every process (live
+// events): LISTEN/NOTIFY on Postgres, in process on SQLite. The store publishes a change in
+// the transaction that makes it, so a committed change is never left out.
+type ChangeFeed interface {
+	// Watch returns a watcher of the changes made from now on, in every process; stop ends it.
+	Watch() (w *Watcher, stop func())
 }
 
 // Queue is the River client that works runs in this process.

@@ -27,6 +27,7 @@ type Server struct {
 	receiver *upload.Receiver
 	log      *slog.Logger
 	mux      *http.ServeMux
+	broker   *broker
 }
 
 // NewServer returns the API server over the engine and the blob store.
@@ -50,6 +51,9 @@ func NewServer(e *engine.Engine, b *blob.Store, log *slog.Logger) *Server {
 	s.route("/api/v1/jobs/{job_id}", s.handleJobDetail, reads, http.MethodGet)
 	s.route("/api/v1/jobs/{job_id}/result", s.handleResult, reads, http.MethodGet)
 	s.route("/api/v1/docs", s.handleDocs, reads, http.MethodGet)
+	s.route("/api/v1/jobs/{job_id}/events", s.handleJobEvents, reads, http.MethodGet)
+	s.route("/api/v1/events", s.handleEvents, reads, http.MethodGet)
+	s.broker = newBroker(s)
 	// The dashboard (docs/dashboard.md): its page at / only, its files under /ui/.
 	s.mux.Handle("GET /{$}", ui.Index())
 	s.mux.Handle("GET /ui/", ui.Assets())
@@ -58,6 +62,11 @@ func NewServer(e *engine.Engine, b *blob.Store, log *slog.Logger) *Server {
 	})
 	return s
 }
+
+// Shutdown ends the live event streams (which never end on their own) and stops delivering
+// events, so a graceful shutdown of the HTTP server does not wait for them: register it with
+// http.Server.RegisterOnShutdown.
+func (s *Server) Shutdown() { s.broker.close() }
 
 // Whether an endpoint's GET only reads, so HEAD may be served by it.
 const (

@@ -138,6 +138,17 @@ func (c *conn) Begin(ctx context.Context) (sqlstore.Tx, error) {
 
 func (c *conn) ForUpdate() string { return " FOR UPDATE OF j" }
 
+// Publish implements sqlstore.Conn with NOTIFY, which Postgres delivers when (and only if)
+// the transaction commits.
+func (c *conn) Publish(ctx context.Context, tx sqlstore.Tx, ch reins.Change) error {
+	var q pgxQuerier = c.db.pool
+	if t, ok := tx.(*txn); ok {
+		q = t.tx
+	}
+	_, err := q.Exec(ctx, `SELECT pg_notify($1, $2)`, changeChannel, encodeChange(ch))
+	return err
+}
+
 func (c *conn) IsNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
 
 func (c *conn) IsUnavailable(err error) bool { return isUnavailable(err) }

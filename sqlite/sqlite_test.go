@@ -14,5 +14,5 @@ func TestBehaviour(t *testing.T) {
 	enginetest.ExerciseRecovery(t, reinstest.OpenSQLite)
 	enginetest.ExerciseSnapshot(t, reinstest.OpenSQLite)
 	enginetest.ExerciseKinds(t, reinstest.OpenSQLite)
-	enginetest.ExerciseListing(t, reinstest.OpenSQLite)
+	enginetest.ExerciseWatching(t, reinstest.OpenSQLite)
 }

@@ -38,6 +38,9 @@ func (s *Store) ListJobs(ctx context.Context, f *reins.JobFilter) ([]*reins.Job,
 	if f.CreatedBefore != nil {
 		where = append(where, "j.created_at < "+arg(*f.CreatedBefore))
 	}
+	if f.UpdatedFrom != nil {
+		where = append(where, "j.updated_at >= "+arg(*f.UpdatedFrom))
+	}
 	if f.After != nil {
 		where = append(where, "(j.created_at, j.id) < ("+arg(f.After.CreatedAt)+", "+arg(f.After.ID)+")")
 	}

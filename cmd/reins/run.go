@@ -171,7 +171,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err = m.Engine.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start workers: %w", err)
 	}
-	var handler http.Handler = reinshttp.NewServer(m.Engine, m.Blob, m.Logger)
+	api := reinshttp.NewServer(m.Engine, m.Blob, m.Logger)
+	var handler http.Handler = api
 	if m.Mode == "worker" {
 		handler = healthOnly(handler)
 	}
@@ -184,6 +185,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	// its own idle time and pause); idle keep-alive connections are closed after a while.
 	m.server = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		BaseContext: func(net.Listener) context.Context { return base }}
+	// Event streams never end on their own: they end when the shutdown begins.
+	m.server.RegisterOnShutdown(api.Shutdown)
 	m.served = make(chan error, 1)
 	go func() { m.served <- m.server.Serve(m.listener) }()
 	m.Logger.Info("reins: serving", "mode", m.Mode, "addr", m.listener.Addr().String(),

@@ -14,12 +14,131 @@ import (
 	"github.com/reins-dev/reins/csvimport"
 )
 
-// ExerciseListing runs the job listing's half of the behaviour suite: filters, paging by
-// cursor while jobs are created, tenant scoping, and the counts by status.
-func ExerciseListing(t *testing.T, open Opener) {
+// ExerciseWatching runs the half of the behaviour suite that watching jobs stands on: the
+// listing's filters, paging by cursor while jobs are created, tenant scoping, the counts by
+// status, the recorded rate, and the change feed of live events.
+func ExerciseWatching(t *testing.T, open Opener) {
 	t.Run("ListFilters", func(t *testing.T) { t.Parallel(); testListFilters(t, open) })
 	t.Run("ListPaging", func(t *testing.T) { t.Parallel(); testListPaging(t, open) })
 	t.Run("CountJobs", func(t *testing.T) { t.Parallel(); testCountJobs(t, open) })
+	t.Run("RateRecorded", func(t *testing.T) { t.Parallel(); testRateRecorded(t, open) })
+	t.Run("ChangeFeed", func(t *testing.T) { t.Parallel(); testChangeFeed(t, open) })
+}
+
+// testRateRecorded commits batches with and without a rate: a batch's rate is kept with the
+// time of its commit, and a batch without one keeps the last.
+func testRateRecorded(t *testing.T, open Opener) {
+	ctx := context.Background()
+	backend := open(t)
+	job := &reins.Job{ID: uuid.New(), Type: csvexport.Type, Status: reins.StatusCreated}
+	if err := backend.CreateJob(ctx, job, "test", reins.RunNone, nil); err != nil {
+		t.Fatal(err)
+	}
+	held, err := backend.StartRun(ctx, job.ID, 1, reins.RunProcess, time.Minute, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if held.RatePerS != nil || held.RateAt != nil {
+		t.Fatalf("a new job has a rate: %v at %v", *held.RatePerS, held.RateAt)
+	}
+	commit := func(rate *float64) *reins.Job {
+		t.Helper()
+		if _, err := backend.CommitBatch(ctx, &reins.Batch{JobID: job.ID, Epoch: 1, Kind: reins.RunProcess, Lease: *held.Lease,
+			DoneDelta: 10, RatePerS: rate, Checkpoint: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+		return findJob(t, backend, job.ID)
+	}
+	if j := commit(nil); j.RatePerS != nil || j.Done != 10 {
+		t.Fatalf("after a batch with no rate: rate %v, done %d", j.RatePerS, j.Done)
+	}
+	rate := 123.5
+	before := time.Now().Add(-time.Second)
+	j := commit(&rate)
+	if j.RatePerS == nil || *j.RatePerS != rate || j.RateAt == nil || j.RateAt.Before(before) {
+		t.Fatalf("after a batch at 123.5/s: rate %v at %v", j.RatePerS, j.RateAt)
+	}
+	at := *j.RateAt
+	if j := commit(nil); j.RatePerS == nil || *j.RatePerS != rate || !j.RateAt.Equal(at) || j.Done != 30 {
+		t.Fatalf("a batch with no rate changed the last one: %v at %v (was %v at %v)", j.RatePerS, j.RateAt, rate, at)
+	}
+}
+
+// testChangeFeed watches the feed while a job is created, claimed, committed, paused and
+// acknowledged through the store: each change reaches the watcher once committed, a status
+// change as one, and a rolled-back batch publishes nothing.
+func testChangeFeed(t *testing.T, open Opener) {
+	ctx := context.Background()
+	backend := open(t)
+	w, stop := backend.Watch()
+	defer stop()
+	// expect waits for the job's change, merging what arrives meanwhile.
+	expect := func(id uuid.UUID, what string, status bool) {
+		t.Helper()
+		deadline := time.After(waitLimit)
+		for {
+			select {
+			case <-w.Ready():
+			case <-deadline:
+				t.Fatalf("no change of job %s for %s within %s", id, what, waitLimit)
+			}
+			changes, _ := w.Take()
+			if st, ok := changes[id]; ok {
+				if st != status {
+					t.Fatalf("%s: change with status=%v, want %v", what, st, status)
+				}
+				return
+			}
+		}
+	}
+	job := &reins.Job{ID: uuid.New(), Type: csvexport.Type, Status: reins.StatusCreated}
+	if err := backend.CreateJob(ctx, job, "test", reins.RunNone, nil); err != nil {
+		t.Fatal(err)
+	}
+	expect(job.ID, "creation", true)
+	held, err := backend.StartRun(ctx, job.ID, 1, reins.RunProcess, time.Minute, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect(job.ID, "CREATED -> STARTED", true)
+	batch := &reins.Batch{JobID: job.ID, Epoch: 1, Kind: reins.RunProcess, Lease: *held.Lease, DoneDelta: 5, Checkpoint: []byte(`{}`)}
+	if _, err := backend.CommitBatch(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	expect(job.ID, "a batch", false)
+	// A batch whose effects fail is rolled back, and so is its change.
+	failing := *batch
+	failing.Apply = func(context.Context, reins.Tx) (int64, error) { return 0, reins.Errorf(reins.EINVALID, "no") }
+	if _, err := backend.CommitBatch(ctx, &failing); err == nil {
+		t.Fatal("a failing batch committed")
+	}
+	// Changes arrive in commit order: once a later job's creation is in, the failed batch
+	// would have been too.
+	marker := &reins.Job{ID: uuid.New(), Type: csvexport.Type, Status: reins.StatusCreated}
+	if err := backend.CreateJob(ctx, marker, "test", reins.RunNone, nil); err != nil {
+		t.Fatal(err)
+	}
+	for seen := false; !seen; {
+		select {
+		case <-w.Ready():
+		case <-time.After(waitLimit):
+			t.Fatalf("no change of the marker job within %s", waitLimit)
+		}
+		changes, _ := w.Take()
+		if _, ok := changes[job.ID]; ok {
+			t.Fatal("a batch that was rolled back published a change")
+		}
+		_, seen = changes[marker.ID]
+	}
+	if _, _, err := backend.ApplyCommand(ctx, job.ID, reins.CommandPause, "test"); err != nil {
+		t.Fatal(err)
+	}
+	expect(job.ID, "PAUSE", true)
+	if ok, err := backend.FinishRun(ctx, &reins.Finish{JobID: job.ID, Epoch: 1, Lease: held.Lease, Event: reins.RunStopped,
+		Actor: "test"}); err != nil || !ok {
+		t.Fatalf("acknowledge the pause: %v, %v", ok, err)
+	}
+	expect(job.ID, "PAUSING -> PAUSED", true)
 }
 
 // listedJob is a job the listing tests insert: its owner, type, status and creation time
