@@ -171,6 +171,8 @@
     const old = jobs.get(job.job_id);
     if (old && Date.parse(job.updated_at) < Date.parse(old.updated_at)) return false;
     const merged = old ? Object.assign({}, old, job) : job;
+    // The counts by status change with any job's status, however the page learnt of it.
+    if (!old || old.job_status !== merged.job_status) loadSummarySoon();
     if (merged.job_status === 'REVOKING') {
       const before = old && old.job_status !== 'REVOKING' ? old.progress.done : 0;
       rollbackFrom.set(job.job_id, Math.max(rollbackFrom.get(job.job_id) || 0, before, merged.progress.done));
@@ -204,10 +206,14 @@
     if (pct === null) bar.removeAttribute('aria-valuenow'); else bar.setAttribute('aria-valuenow', Math.round(pct));
   }
 
+  // worker names the process running the job, while one does.
+  const worker = (job) => (job.run && job.run.worker && !TERMINAL.has(job.job_status) ? job.run.worker : '');
+
   function rowsText(job) {
     const p = job.progress || {};
     if (job.job_status === 'REVOKING') return num(p.done) + ' left';
-    return p.total === null || p.total === undefined ? num(p.done) : num(p.done) + ' / ' + num(p.total);
+    const skipped = job.skipped ? ' (' + num(job.skipped) + ' skipped)' : '';
+    return (p.total === null || p.total === undefined ? num(p.done) : num(p.done) + ' / ' + num(p.total)) + skipped;
   }
 
   function actionsFor(status) {
@@ -380,20 +386,25 @@
     r.eta.textContent = job.job_status === 'REVOKING' ? '' : duration(p.eta_s);
     r.created.textContent = when(job.created_at);
     r.created.title = job.created_at;
-    r.worker.textContent = job.run && job.run.worker ? job.run.worker : '';
+    r.worker.textContent = worker(job);
     renderActions(r.acts, job, true);
   }
 
   // ---- Summary counts ----
 
   let summaryTimer = null;
+  let summarySeq = 0;
+  // loadSummarySoon reloads the counts once for a burst of changes.
   function loadSummarySoon() {
     if (summaryTimer) return;
-    summaryTimer = setTimeout(() => { summaryTimer = null; loadSummary(); }, 500);
+    summaryTimer = setTimeout(() => { summaryTimer = null; loadSummary(); }, 250);
   }
   async function loadSummary() {
+    const seq = ++summarySeq;
     let data;
-    try { data = await api('GET', '/jobs/summary'); } catch (_) { $('#summary').replaceChildren(); return; }
+    try { data = await api('GET', '/jobs/summary'); } catch (_) { data = null; }
+    if (seq !== summarySeq) return; // a newer answer is on its way
+    if (!data) { $('#summary').replaceChildren(); return; }
     const box = $('#summary');
     box.replaceChildren();
     for (const s of STATUSES) {
@@ -496,7 +507,7 @@
       fact('Rate', p.rate_per_s ? num(Math.round(p.rate_per_s)) + ' rows/s' : null),
       fact('ETA', job.job_status === 'REVOKING' ? null : duration(p.eta_s)),
       fact('Estimated rows', job.estimated_rows !== undefined ? num(job.estimated_rows) : null),
-      fact('Worker', job.run ? job.run.worker : null),
+      fact('Worker', worker(job) || null),
       fact('Created', when(job.created_at)),
       fact('Started', job.started_at ? when(job.started_at) : null),
       fact('Finished', job.finished_at ? when(job.finished_at) : null),
@@ -662,9 +673,9 @@
     try {
       const answer = await api('GET', '/export/?' + q);
       out.replaceChildren('Started ', el('a', { href: '#/jobs/' + answer.job_id, text: 'export ' + answer.job_id.slice(0, 8) }),
-        answer.estimated_rows !== undefined ? ' · estimated ' + num(answer.estimated_rows) + ' rows' : '',
+        answer.estimated_rows !== undefined ? ' · about ' + num(answer.estimated_rows) + ' rows' : '',
         answer.job_status === 'AWAITING_CONFIRMATION' ? ' · waiting for your confirmation' : '',
-        answer.job_message ? ' · ' + answer.job_message : '');
+        answer.warnings && answer.warnings.length ? ' · ' + answer.warnings.join('; ') : '');
       out.dataset.jobId = answer.job_id;
       await loadList();
     } catch (err) {
@@ -707,7 +718,7 @@
       button.disabled = false;
       return;
     }
-    Object.assign(upload, { jobId: job.job_id, sent: 0, size: file.size, done: false, error: '' });
+    Object.assign(upload, { jobId: job.job_id, sent: 0, size: file.size, done: false });
     $('#upload-status').dataset.jobId = job.job_id;
     $('#upload-file').textContent = file.name + ' (' + bytes(file.size) + ')';
     $('#upload-job').replaceChildren('→ ', el('a', { href: '#/jobs/' + job.job_id, text: (TYPE_NAMES[job.job_type] || 'import') + ' ' + job.job_id.slice(0, 8) }));
@@ -720,7 +731,6 @@
       upload.done = true;
       out.textContent = 'File in: ' + num(answer.records) + ' rows, ' + bytes(answer.bytes) + '. The import runs as a job.';
     } catch (err) {
-      upload.error = err.message;
       out.classList.add('error');
       out.textContent = 'Upload failed: ' + err.message;
     } finally {
@@ -739,8 +749,8 @@
       if (token) xhr.setRequestHeader('Authorization', 'Bearer ' + token);
       xhr.setRequestHeader('Accept', 'application/json');
       xhr.upload.addEventListener('progress', (e) => {
-        upload.sent = e.loaded;
-        if (e.lengthComputable) upload.size = e.total;
+        // The request is the file in a multipart body: count the file's share of it.
+        if (e.lengthComputable && e.total) upload.sent = Math.min(upload.size, Math.round((upload.size * e.loaded) / e.total));
         renderUpload();
       });
       xhr.addEventListener('load', () => {
@@ -762,11 +772,11 @@
     if (!job) return;
     const t = job.transfer || {};
     // The browser counts what it handed to the network; the server counts what it stored.
-    const stored = t.state === 'complete' || upload.done ? upload.size : Math.max(t.bytes_received || 0, 0);
-    const pct = upload.size ? (100 * Math.max(stored, upload.done ? upload.size : 0)) / upload.size : 0;
+    const stored = upload.done || t.state === 'complete' ? upload.size : t.bytes_received || 0;
     const paused = t.state === 'paused' || job.job_status === 'PAUSED' || job.job_status === 'PAUSING';
-    setBar($('#upload-transfer-bar'), upload.done ? 100 : pct, upload.done ? 'ok' : paused ? 'paused' : '', false);
-    $('#upload-transfer-text').textContent = upload.done ? 'complete · ' + bytes(upload.size)
+    const pct = upload.size ? (100 * Math.max(stored, upload.sent)) / upload.size : upload.done ? 100 : 0;
+    setBar($('#upload-transfer-bar'), pct, stored === upload.size ? 'ok' : paused ? 'paused' : '', false);
+    $('#upload-transfer-text').textContent = stored === upload.size ? 'complete · ' + bytes(upload.size)
       : (paused ? 'paused · ' : '') + bytes(upload.sent) + ' sent, ' + bytes(stored) + ' stored of ' + bytes(upload.size);
     const m = meter(job);
     setBar($('#upload-import-bar'), m.pct, m.tone, m.indeterminate && upload.done);
