@@ -21,13 +21,13 @@ import (
 )
 
 // The dashboard test's data: dashCustomers demo customers; the export to pause spans about
-// 600 of them and the one to revoke as many, both throttled so that each runs for well
-// over ten seconds whatever the machine's speed (a throttle bounds a job's speed from
-// above), while the test pauses or revokes it as soon as it shows as running.
+// 300 of them at 40 rows a second and the one to revoke about 600 at 20, so each runs for
+// several seconds whatever the machine's speed (a throttle bounds a job's speed from above),
+// while the test pauses or revokes it as soon as the page shows it running.
 const (
 	dashCustomers        = 3000
 	dashPauseGTE         = "2016-01-01"
-	dashPauseLTE         = "2017-12-31"
+	dashPauseLTE         = "2016-12-31"
 	dashPauseRate        = "40"
 	dashRevokeGTE        = "2018-01-01"
 	dashRevokeLTE        = "2019-12-31"
@@ -148,9 +148,11 @@ func (p *page) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 	p.t.Helper()
 	ctx, cancel := context.WithTimeout(p.ctx, waitLimit)
 	defer cancel()
+	start := time.Now()
 	if err := chromedp.Do(ctx, steps...); err != nil {
 		p.t.Fatalf("%s: %v\nthe page shows:\n%s", what, err, p.text())
 	}
+	p.t.Logf("%s: %s", what, time.Since(start).Round(time.Millisecond))
 }
 
 // text is the page's visible text, for failure messages.
@@ -270,7 +272,12 @@ func testDashboard(t *testing.T, kind reinstest.Kind, chrome string) {
 	if s := api.status(imp); s.JobStatus != "COMPLETED" || s.Progress.Done != 29 {
 		t.Errorf("import %s is %s with %d rows, want COMPLETED with 29", imp, s.JobStatus, s.Progress.Done)
 	}
-	p.screenshot(kind, "dashboard-upload")
+	p.do("see the counts", chromedp.WaitVisible(chromedp.CSS(`#summary .badge[data-status="COMPLETED"]`)))
+	if os.Getenv(screenshotsVariable) != "" {
+		p.do("fit the screenshot", chromedp.EmulateViewport(1280, 640))
+		p.screenshot(kind, "dashboard-upload")
+		p.do("restore the viewport", chromedp.EmulateViewport(1280, 900))
+	}
 
 	// The import's page lists the refused row; the browser's back button returns.
 	p.do("open the import's page",
@@ -303,6 +310,8 @@ func testDashboard(t *testing.T, kind reinstest.Kind, chrome string) {
 		chromedp.WaitVisible(chromedp.CSS(`#summary .badge[data-status="STARTED"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#summary .badge[data-status="COMPLETED"]`)))
 	if os.Getenv(screenshotsVariable) != "" {
+		p.do("see the second export's rate",
+			chromedp.WaitVisible(chromedp.Search(`//tr[@data-job-id="`+revoked+`"]/td[contains(@class,"rate")][normalize-space()!=""]`)))
 		p.do("fold the forms away", chromedp.Click(chromedp.CSS(`#export-panel > summary`)), chromedp.Click(chromedp.CSS(`#upload-panel > summary`)),
 			chromedp.WaitReady(chromedp.CSS(`#export-panel:not([open])`)), chromedp.WaitReady(chromedp.CSS(`#upload-panel:not([open])`)))
 		p.do("fit the screenshot", chromedp.EmulateViewport(1280, 520))

@@ -191,6 +191,7 @@
       const from = rollbackFrom.get(job.job_id) || p.done || 0;
       return { pct: from ? (100 * p.done) / from : 0, tone: 'danger', text: 'rolling back: ' + num(p.done) + ' rows left' };
     }
+    if (s === 'REVOKED') return { pct: 0, tone: 'danger', text: 'rolled back' };
     const tone = s === 'COMPLETED' ? 'ok' : s === 'PAUSED' || s === 'PAUSING' ? 'paused' : s === 'FAILED' || s === 'REVOKED' ? 'danger' : '';
     if (p.percent === null || p.percent === undefined) {
       const running = s === 'STARTED' || s === 'RESUMED';
@@ -209,11 +210,12 @@
   // worker names the process running the job, while one does.
   const worker = (job) => (job.run && job.run.worker && !TERMINAL.has(job.job_status) ? job.run.worker : '');
 
-  function rowsText(job) {
+  // rowsText says how many rows are done (of how many), and how many were skipped.
+  function rowsText(job, unit = '') {
     const p = job.progress || {};
-    if (job.job_status === 'REVOKING') return num(p.done) + ' left';
-    const skipped = job.skipped ? ' (' + num(job.skipped) + ' skipped)' : '';
-    return (p.total === null || p.total === undefined ? num(p.done) : num(p.done) + ' / ' + num(p.total)) + skipped;
+    if (job.job_status === 'REVOKING') return num(p.done) + unit + ' left';
+    const skipped = job.skipped ? ' · ' + num(job.skipped) + ' skipped' : '';
+    return (p.total === null || p.total === undefined ? num(p.done) : num(p.done) + ' / ' + num(p.total)) + unit + skipped;
   }
 
   function actionsFor(status) {
@@ -383,7 +385,7 @@
     r.rows.textContent = rowsText(job);
     const p = job.progress || {};
     r.rate.textContent = p.rate_per_s ? num(Math.round(p.rate_per_s)) + '/s' : '';
-    r.eta.textContent = job.job_status === 'REVOKING' ? '' : duration(p.eta_s);
+    r.eta.textContent = duration(p.eta_s);
     r.created.textContent = when(job.created_at);
     r.created.title = job.created_at;
     r.worker.textContent = worker(job);
@@ -481,7 +483,7 @@
     const m = meter(job);
     setBar($('#job-bar'), m.pct, m.tone, m.indeterminate);
     $('#job-progress-label').textContent = job.job_status === 'REVOKING' ? 'Rollback' : 'Progress';
-    $('#job-progress-text').textContent = rowsText(job) + ' rows' + (m.text && job.job_status !== 'REVOKING' ? ' · ' + m.text : '');
+    $('#job-progress-text').textContent = rowsText(job, ' rows') + (m.text && job.job_status !== 'REVOKING' ? ' · ' + m.text : '');
 
     const t = job.transfer;
     $('#job-transfer').hidden = !t;
@@ -505,7 +507,7 @@
       fact('Status', statusLabel(job.job_status)),
       fact('Rows', rowsText(job)),
       fact('Rate', p.rate_per_s ? num(Math.round(p.rate_per_s)) + ' rows/s' : null),
-      fact('ETA', job.job_status === 'REVOKING' ? null : duration(p.eta_s)),
+      fact(job.job_status === 'REVOKING' ? 'Rollback ETA' : 'ETA', duration(p.eta_s) || null),
       fact('Estimated rows', job.estimated_rows !== undefined ? num(job.estimated_rows) : null),
       fact('Worker', worker(job) || null),
       fact('Created', when(job.created_at)),
@@ -780,7 +782,7 @@
       : (paused ? 'paused · ' : '') + bytes(upload.sent) + ' sent, ' + bytes(stored) + ' stored of ' + bytes(upload.size);
     const m = meter(job);
     setBar($('#upload-import-bar'), m.pct, m.tone, m.indeterminate && upload.done);
-    $('#upload-import-text').replaceChildren(badge(job.job_status), ' ', rowsText(job) + ' rows' + (m.text ? ' · ' + m.text : ''));
+    $('#upload-import-text').replaceChildren(badge(job.job_status), ' ', rowsText(job, ' rows') + (m.text ? ' · ' + m.text : ''));
     renderActions($('#upload-actions'), job, false);
   }
 
