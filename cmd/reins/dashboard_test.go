@@ -218,13 +218,20 @@ func rowCommand(id, command string) chromedp.Action[chromedp.Void] {
 	return chromedp.Click(chromedp.CSS(`#jobs tr[data-job-id="` + id + `"] button[data-command="` + command + `"]`))
 }
 
+// setField sets a form field's value, as typing would (empty included).
+func setField(sel, value string) chromedp.Action[chromedp.Void] {
+	return chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector(%q).value = %q`, sel, value))
+}
+
 // startExport fills in and sends the export form, and returns the new job's id.
-func (p *page) startExport(gte, lte, rate string) string {
+func (p *page) startExport(gte, lte, rate, confirmOver string) string {
 	p.t.Helper()
 	p.do("start an export "+gte+" to "+lte,
-		chromedp.SetValue(chromedp.CSS(`#export-form input[name=date_gte]`), gte),
-		chromedp.SetValue(chromedp.CSS(`#export-form input[name=date_lte]`), lte),
-		chromedp.SetValue(chromedp.CSS(`#export-form input[name=max_rows_per_s]`), rate),
+		chromedp.WaitVisible(chromedp.CSS(`#export-form`)),
+		setField(`#export-form input[name=date_gte]`, gte),
+		setField(`#export-form input[name=date_lte]`, lte),
+		setField(`#export-form input[name=max_rows_per_s]`, rate),
+		setField(`#export-form input[name=confirm_over]`, confirmOver),
 		chromedp.Click(chromedp.CSS(`#export-form button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#export-result[data-job-id] a`)))
 	return p.attr(`#export-result`, "data-job-id")
@@ -293,7 +300,7 @@ func testDashboard(t *testing.T, kind reinstest.Kind, chrome string) {
 
 	// Pause a running export.
 	p.do("open the export form", chromedp.Click(chromedp.CSS(`#export-panel > summary`)), chromedp.WaitVisible(chromedp.CSS(`#export-form`)))
-	paused := p.startExport(dashPauseGTE, dashPauseLTE, dashPauseRate)
+	paused := p.startExport(dashPauseGTE, dashPauseLTE, dashPauseRate, "")
 	p.do("see the export running", rowStatus(paused, "STARTED"))
 	p.do("pause it", rowCommand(paused, "PAUSE"), rowStatus(paused, "PAUSED"))
 	if s := api.status(paused); s.JobStatus != "PAUSED" {
@@ -301,7 +308,7 @@ func testDashboard(t *testing.T, kind reinstest.Kind, chrome string) {
 	}
 
 	// Another export runs, with its worker shown; revoke it.
-	revoked := p.startExport(dashRevokeGTE, dashRevokeLTE, dashRevokeRate)
+	revoked := p.startExport(dashRevokeGTE, dashRevokeLTE, dashRevokeRate, "")
 	p.do("see the second export running on its worker",
 		rowStatus(revoked, "STARTED"),
 		chromedp.WaitVisible(chromedp.Search(`//tr[@data-job-id="`+revoked+`"]/td[contains(@class,"worker")][normalize-space()="`+dashWorker+`"]`)),
@@ -326,6 +333,15 @@ func testDashboard(t *testing.T, kind reinstest.Kind, chrome string) {
 	if s := api.status(revoked); s.JobStatus != "REVOKED" {
 		t.Fatalf("the page shows REVOKED; the API says %s", s.JobStatus)
 	}
+
+	// An export estimated above its confirm_over waits for the Confirm button; its estimate
+	// shows.
+	held := p.startExport("2020-01-01", "2020-03-31", "", "10")
+	p.do("see the export held for confirmation", rowStatus(held, "AWAITING_CONFIRMATION"))
+	if got := p.textOf(`#export-result`); !strings.Contains(got, "about") || !strings.Contains(got, "confirmation") {
+		t.Errorf("the held export's answer shows %q, want its estimate and that it waits for confirmation", got)
+	}
+	p.do("confirm it", rowCommand(held, "CONFIRM"), rowStatus(held, "COMPLETED"))
 
 	// Resume the paused export to the end, then download its file from its page.
 	p.do("resume the export until it completes", rowCommand(paused, "RESUME"), rowStatus(paused, "COMPLETED"))
