@@ -306,6 +306,16 @@ func testDashboard(t *testing.T, kind reinstest.Kind, chrome string) {
 	if s := api.status(paused); s.JobStatus != "PAUSED" {
 		t.Fatalf("the page shows PAUSED; the API says %s", s.JobStatus)
 	}
+	p.do("filter to the PAUSED jobs",
+		chromedp.Evaluate[chromedp.Void](`(s => { s.value = 'PAUSED'; s.dispatchEvent(new Event('change', {bubbles: true})) })(document.querySelector('#filters select[name=status]'))`),
+		chromedp.WaitNotPresent(chromedp.CSS(`#jobs tr[data-job-id="`+imp+`"]`)),
+		rowStatus(paused, "PAUSED"))
+	p.do("go back to every job", chromedp.NavigateBack(),
+		chromedp.WaitVisible(chromedp.CSS(`#jobs tr[data-job-id="`+imp+`"]`)),
+		chromedp.WaitReady(chromedp.CSS(`#filters select[name=status]`)))
+	if got, _ := chromedp.Run(p.ctx, chromedp.Value(chromedp.CSS(`#filters select[name=status]`))); got != "" {
+		t.Errorf("after going back the status filter is %q, want any", got)
+	}
 
 	// Another export runs, with its worker shown; revoke it.
 	revoked := p.startExport(dashRevokeGTE, dashRevokeLTE, dashRevokeRate, "")

@@ -539,7 +539,9 @@
     lastId: '', ctrl: null, retry: 1000, timer: null, lost: false,
     restart() {
       clearTimeout(this.timer);
-      if (this.ctrl) this.ctrl.abort();
+      const old = this.ctrl;
+      this.ctrl = null; // the aborted stream must not schedule a reconnect of its own
+      if (old) old.abort();
       this.lastId = '';
       this.timer = setTimeout(connect, 0);
     },
@@ -562,8 +564,14 @@
       const res = await fetch(API + '/events', { headers, signal: ctrl.signal, cache: 'no-store' });
       if (res.status === 401) {
         setConn('lost', 'Needs an API token');
-        try { await askToken((await errorOf(res)).message); } catch (_) { /* cancelled: retry later */ }
-        throw new Error('unauthorized');
+        try {
+          await askToken((await errorOf(res)).message);
+        } catch (_) {
+          // Cancelled: wait for a token from the top bar's button, which restarts the stream.
+          if (live.ctrl === ctrl) live.ctrl = null;
+          return;
+        }
+        throw new Error('unauthorized'); // reconnect with the token
       }
       if (!res.ok || !res.body) throw await errorOf(res);
       setConn('live', 'Live');
