@@ -29,6 +29,8 @@ type Server struct {
 	mux      *http.ServeMux
 	broker   *broker
 	metrics  *metrics.Metrics
+	// heartbeat is how often an idle event stream sends a comment.
+	heartbeat time.Duration
 }
 
 // NewServer returns the API server over the engine and the blob store.
@@ -37,7 +39,7 @@ func NewServer(e *engine.Engine, b *blob.Store, log *slog.Logger) *Server {
 		log = slog.Default()
 	}
 	s := &Server{engine: e, blob: b, log: log, mux: http.NewServeMux(),
-		metrics: metrics.New(e.Store(), e.Kinds().Types(), log)}
+		metrics: metrics.New(e.Store(), e.Kinds().Types(), log), heartbeat: heartbeatInterval}
 	s.receiver = &upload.Receiver{Engine: e, Blob: b, MaxPause: time.Hour, IdleTimeout: 2 * time.Minute,
 		PollInterval: time.Second, ProgressInterval: 250 * time.Millisecond, Logger: log}
 	// The old API's GETs create jobs (new-job, export): HEAD is served only where GET
