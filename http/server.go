@@ -18,6 +18,7 @@ import (
 	"github.com/reins-dev/reins/blob"
 	"github.com/reins-dev/reins/engine"
 	"github.com/reins-dev/reins/metrics"
+	"github.com/reins-dev/reins/ui"
 	"github.com/reins-dev/reins/upload"
 )
 
@@ -33,6 +34,8 @@ type Server struct {
 	guard
 	broker  *broker
 	metrics *metrics.Metrics
+	// heartbeat is how often an idle event stream sends a comment.
+	heartbeat time.Duration
 }
 
 // Route is one registered endpoint: its path pattern (as http.ServeMux has it, without the
@@ -51,7 +54,7 @@ func NewServer(e *engine.Engine, b *blob.Store, log *slog.Logger) *Server {
 		log = slog.Default()
 	}
 	s := &Server{engine: e, blob: b, log: log, mux: http.NewServeMux(), guard: newGuard(),
-		metrics: metrics.New(e.Store(), e.Kinds().Types(), log)}
+		metrics: metrics.New(e.Store(), e.Kinds().Types(), log), heartbeat: heartbeatInterval}
 	s.receiver = &upload.Receiver{Engine: e, Blob: b, MaxPause: time.Hour, IdleTimeout: 2 * time.Minute,
 		PollInterval: time.Second, ProgressInterval: 250 * time.Millisecond, Logger: log}
 	// The old API's GETs create jobs (new-job, export): HEAD is served only where GET
@@ -75,6 +78,9 @@ func NewServer(e *engine.Engine, b *blob.Store, log *slog.Logger) *Server {
 	s.route("/api/v1/events", s.handleEvents, streams, http.MethodGet)
 	s.route("/metrics", s.handleMetrics, streams, http.MethodGet)
 	s.broker = newBroker(s)
+	// The dashboard (docs/dashboard.md): its page at / only, its files under /ui/.
+	s.mux.Handle("GET /{$}", ui.Index())
+	s.mux.Handle("GET /ui/", ui.Assets())
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, reins.Errorf(reins.ENOTFOUND, "no endpoint at %s", r.URL.Path))
 	})
