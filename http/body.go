@@ -110,7 +110,8 @@ func requestBody(r *http.Request) (map[string]string, error) {
 
 // requestParams gathers a creation request's parameters: the body's (already read) and the
 // query's, which win. It returns them with warnings for the names the kind does not
-// understand (old clients send extras; they are ignored, not refused).
+// understand (old clients send extras; they are ignored, not refused; create logs them with
+// the job's id).
 func (s *Server) requestParams(r *http.Request, body map[string]string, known ...[]string) (reins.Params, []string) {
 	values := make(map[string]string, len(body))
 	for name, v := range body {
@@ -128,7 +129,6 @@ func (s *Server) requestParams(r *http.Request, body map[string]string, known ..
 	for _, name := range names {
 		if !slices.ContainsFunc(known, func(k []string) bool { return slices.Contains(k, name) }) {
 			warnings = append(warnings, "unknown parameter "+reins.Shorten(name, 40)+" ignored")
-			s.log.Info("reins: unknown parameter ignored", "path", r.URL.Path, "param", reins.Shorten(name, 40))
 		}
 	}
 	return reins.Params(values), warnings

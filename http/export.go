@@ -57,6 +57,9 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, kind reins.Kind,
 		s.error(w, r, err)
 		return nil, nil, false
 	}
+	for _, warning := range warnings {
+		s.log.Info("reins: unknown parameter ignored", "job_id", job.ID, "warning", warning, "request_id", RequestID(r.Context()))
+	}
 	return job, warnings, true
 }
 

@@ -322,3 +322,25 @@ func TestStartLineNamesDatabase(t *testing.T) {
 		t.Errorf("the log shows the password:\n%s", p.stderr.String())
 	}
 }
+
+// TestWarningLogCarriesJobID checks that the log line about an ignored parameter names the
+// job it was ignored for.
+func TestWarningLogCarriesJobID(t *testing.T) {
+	m, logs := startLoggedMain(t, reinstest.Kinds(t)[0])
+	c := newClient(t, m.Addr())
+	r := c.get("/api/v1/new-job/?on_eror=skip")
+	expectOK(t, r)
+	id := r.json(t)["job_id"].(string)
+	found := false
+	for _, rec := range logs.records(t) {
+		if rec["msg"] == "reins: unknown parameter ignored" {
+			found = true
+			if rec["job_id"] != id || rec["warning"] != "unknown parameter on_eror ignored" {
+				t.Errorf("the warning's log line is %v, want job_id %s", rec, id)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no log line for the ignored parameter")
+	}
+}
