@@ -113,7 +113,7 @@ func uploadBody(r *http.Request) (string, io.Reader, error) {
 	ct := r.Header.Get("Content-Type")
 	mediaType, _, err := mime.ParseMediaType(ct)
 	if err != nil {
-		return "", nil, reins.Errorf(reins.EUNSUPPORTED, "Content-Type %q: send multipart/form-data with a 'file' field, or text/csv", ct)
+		return "", nil, reins.Errorf(reins.EUNSUPPORTED, "Content-Type %s: send multipart/form-data with a 'file' field, or text/csv", quote(ct))
 	}
 	switch mediaType {
 	case "multipart/form-data":
@@ -136,7 +136,7 @@ func uploadBody(r *http.Request) (string, io.Reader, error) {
 	case "text/csv", "application/csv", "application/octet-stream", "text/plain":
 		return fileName(r.URL.Query().Get("filename")), r.Body, nil
 	}
-	return "", nil, reins.Errorf(reins.EUNSUPPORTED, "Content-Type %q: send multipart/form-data with a 'file' field, or text/csv", mediaType)
+	return "", nil, reins.Errorf(reins.EUNSUPPORTED, "Content-Type %s: send multipart/form-data with a 'file' field, or text/csv", quote(mediaType))
 }
 
 func isMultipart(r *http.Request) bool {
