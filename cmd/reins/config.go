@@ -46,6 +46,7 @@ type Config struct {
 	ReadHeaderTimeout time.Duration
 	BodyTimeout       time.Duration
 	ResultRetention   time.Duration
+	JobRetention      time.Duration
 }
 
 // DefaultConfig returns the defaults, overridden by REINS_* environment variables. A
@@ -72,6 +73,7 @@ func DefaultConfig() (Config, error) {
 		ReadHeaderTimeout: envDuration("REINS_READ_HEADER_TIMEOUT", 10*time.Second, &errs),
 		BodyTimeout:       envDuration("REINS_BODY_TIMEOUT", 30*time.Second, &errs),
 		ResultRetention:   envDuration("REINS_RESULT_RETENTION", 7*24*time.Hour, &errs),
+		JobRetention:      envDuration("REINS_JOB_RETENTION", 90*24*time.Hour, &errs),
 	}
 	return c, errors.Join(errs...)
 }
@@ -94,8 +96,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("--grace must be positive, got %s", c.Grace)
 	case c.MaxUploadBytes < 0 || c.MaxActiveJobs < 0 || c.MaxJobsPerMinute < 0:
 		return fmt.Errorf("--max-upload-bytes, --max-active-jobs and --max-jobs-per-minute must be 0 (no limit) or more")
-	case c.ReadHeaderTimeout < 0 || c.BodyTimeout < 0 || c.ResultRetention < 0:
-		return fmt.Errorf("--read-header-timeout, --body-timeout and --result-retention must be 0 (none) or more")
+	case c.ReadHeaderTimeout < 0 || c.BodyTimeout < 0 || c.ResultRetention < 0 || c.JobRetention < 0:
+		return fmt.Errorf("--read-header-timeout, --body-timeout, --result-retention and --job-retention must be 0 (none) or more")
 	}
 	return nil
 }
@@ -122,6 +124,7 @@ func (c *Config) flagSet(name string, stderr io.Writer, withServer bool) *flag.F
 		fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "how long a client may take to send a request's headers (REINS_READ_HEADER_TIMEOUT)")
 		fs.DurationVar(&c.BodyTimeout, "body-timeout", c.BodyTimeout, "how long a client may take to send a command's or a new job's body; uploads bound their idle time instead (REINS_BODY_TIMEOUT)")
 		fs.DurationVar(&c.ResultRetention, "result-retention", c.ResultRetention, "how long a finished job's result file is kept; then /result answers 410; 0 keeps it (REINS_RESULT_RETENTION)")
+		fs.DurationVar(&c.JobRetention, "job-retention", c.JobRetention, "how long a finished job (its row, history and files) is kept; 0 keeps it (REINS_JOB_RETENTION)")
 	}
 	return fs
 }

@@ -282,11 +282,12 @@ func TestUploadLimit(t *testing.T) {
 }
 
 // TestResultRetention checks --result-retention: past it, /result is 410 and the file is
-// deleted, by the download and by the sweep.
+// deleted, by the download and by the sweep; and --job-retention: past it, the sweep
+// deletes the job (404).
 func TestResultRetention(t *testing.T) {
 	t.Parallel()
 	forEachKind(t, func(t *testing.T, kind reinstest.Kind) {
-		m := startMainWith(t, kind, func(c *Config) { c.ResultRetention = time.Nanosecond })
+		m := startMainWith(t, kind, func(c *Config) { c.ResultRetention, c.JobRetention = time.Nanosecond, time.Nanosecond })
 		seedDemo(t, m, 50)
 		c := newClient(t, m.Addr())
 		first := c.export("2000-01-01", "2100-01-01", 0)
@@ -303,6 +304,11 @@ func TestResultRetention(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(m.Config.BlobDir(), "exports", second)); !os.IsNotExist(err) {
 			t.Errorf("the sweep left an expired result's files on disk (%v)", err)
 		}
+		if n, err := m.API.SweepJobs(context.Background(), time.Now()); err != nil || n != 2 {
+			t.Errorf("SweepJobs = %d, %v; want both exports deleted", n, err)
+		}
+		expectError(t, c.get("/api/v1/job-status/"+first+"/"), http.StatusNotFound)
+		expectError(t, c.get("/api/v1/jobs/"+second), http.StatusNotFound)
 	})
 }
 
