@@ -1,15 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/csv"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -408,4 +411,71 @@ func TestBoundedAnswers(t *testing.T) {
 	if bodyContains(list.body, "not-an-email") || bodyContains(list.body, `"history"`) {
 		t.Errorf("a list shows long texts: %.500s", list.body)
 	}
+}
+
+// TestTokensNotLogged runs a server with tokens, logging everything, sends good and bad
+// tokens, and checks that no log line holds a token; a bad tokens file's error holds none.
+func TestTokensNotLogged(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	cfg, err := DefaultConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Addr, cfg.DataDir, cfg.Workers = "127.0.0.1:0", t.TempDir(), 1
+	file := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(file, []byte("# tenants\nacme:"+acmeToken+"\n\nglobex:"+globexToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.APITokensFile = file
+	m := NewMain(cfg, "serve", slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c := tokenClient(t, m, acmeToken)
+	expectOK(t, c.get("/api/v1/jobs"))
+	id := c.newImportJob("?bogus=1")
+	c.command(id, "REVOKE")
+	wrong := tokenClient(t, m, acmeToken+"-wrong")
+	expectError(t, wrong.get("/api/v1/jobs"), http.StatusUnauthorized)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	if !strings.Contains(out, "API tokens required") {
+		t.Errorf("the start log does not say tokens are required:\n%s", out)
+	}
+	for _, token := range []string{acmeToken, globexToken} {
+		if strings.Contains(out, token) {
+			t.Errorf("a log line holds a token:\n%s", out)
+		}
+	}
+	// A bad file: its error names the line and tenant, never the token.
+	if err := os.WriteFile(file, []byte("acme:"+acmeToken+"\nglobex:"+acmeToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = cfg.tokens()
+	if err == nil || strings.Contains(err.Error(), acmeToken) || !strings.Contains(err.Error(), "line 2") {
+		t.Errorf("a token given twice: got %v, want an error naming line 2 without the token", err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
