@@ -160,10 +160,21 @@ func (c *rateCounter) take(key string, limit int, now time.Time) (time.Duration,
 	return 0, true
 }
 
-// withBodyDeadline bounds the time the request's body may take to arrive.
-func (s *Server) withBodyDeadline(w http.ResponseWriter) {
-	if d := s.guard.limits.BodyTimeout; d > 0 {
-		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
+// withBodyDeadline bounds the time the request's body may take to arrive; the returned
+// func lifts the bound once the body is in (a deadline left in place would, on expiring,
+// cancel the request while a command waits for its run). After a failed read the bound
+// stays: the server then discards the rest of the body, and must not wait for it forever.
+func (s *Server) withBodyDeadline(w http.ResponseWriter) (lift func(readErr error)) {
+	d := s.guard.limits.BodyTimeout
+	if d <= 0 {
+		return func(error) {}
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(d))
+	return func(readErr error) {
+		if readErr == nil {
+			_ = rc.SetReadDeadline(time.Time{})
+		}
 	}
 }
 

@@ -20,8 +20,9 @@ import (
 // handleNewJob creates a job that waits for its upload: the customers import by default,
 // or the upload kind its job_type names.
 func (s *Server) handleNewJob(w http.ResponseWriter, r *http.Request) {
-	s.withBodyDeadline(w)
+	lift := s.withBodyDeadline(w)
 	body, err := requestBody(r)
+	lift(err)
 	if err != nil {
 		s.error(w, r, err)
 		return

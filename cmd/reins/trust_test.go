@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/csv"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -478,4 +481,31 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestBodyTimeout checks --body-timeout: a command whose body never finishes arriving is
+// answered 400 once the timeout passes, rather than holding the request open.
+func TestBodyTimeout(t *testing.T) {
+	t.Parallel()
+	m := startMainWith(t, reinstest.Kinds(t)[0], func(c *Config) { c.BodyTimeout = 500 * time.Millisecond })
+	id := newClient(t, m.Addr()).newImportJob("")
+	conn, err := net.Dial("tcp", m.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(waitLimit))
+	// Ten bytes of a declared hundred, and the connection left open.
+	if _, err := fmt.Fprintf(conn, "POST /api/v1/job-status/%s/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nstatus=PAU", id); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusBadRequest || !bytes.Contains(body, []byte("timeout")) {
+		t.Errorf("a stalled body: %d %s, want 400 naming the timeout", res.StatusCode, body)
+	}
 }
