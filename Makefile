@@ -2,7 +2,7 @@
 
 STATICCHECK := go run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: run test lint build ci
+.PHONY: run test lint build ci fuzz
 
 # Run Reins on the embedded SQLite default: ./data, port 8000.
 run:
@@ -19,6 +19,18 @@ lint:
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt -l: these files need gofmt:"; echo "$$out"; exit 1; fi
 	go vet ./...
 	$(STATICCHECK) ./...
+
+# Each fuzz target for FUZZTIME (go test runs one target at a time). The corpora are
+# committed in each package's testdata/fuzz; a failing input is written there too.
+FUZZTIME ?= 5s
+FUZZ_TARGETS := csvimport:FuzzSheet csvexport:FuzzParseParams http:FuzzBodyValues http:FuzzJobID http:FuzzFileName http:FuzzTokens
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t#*:}; \
+		echo "fuzz $$name ($$pkg, $(FUZZTIME))"; \
+		go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./$$pkg; \
+	done
 
 build:
 	go build -o bin/reins ./cmd/reins

@@ -212,7 +212,7 @@ func ParseMaxRowsPerS(raw string) (int, error) {
 	}
 	n, err := strconv.Atoi(raw)
 	if err != nil || n < 1 || n > MaxRowsPerSLimit {
-		return 0, Errorf(EINVALID, "max_rows_per_s must be a whole number from 1 to %d, got %q", MaxRowsPerSLimit, raw)
+		return 0, Errorf(EINVALID, "max_rows_per_s must be a whole number from 1 to %d, got %q", MaxRowsPerSLimit, Shorten(raw, 40))
 	}
 	return n, nil
 }

@@ -171,8 +171,9 @@ func (s *Server) handleJobStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleCommand(w http.ResponseWriter, r *http.Request, id uuid.UUID) {
-	s.withBodyDeadline(w)
+	lift := s.withBodyDeadline(w)
 	values, err := bodyValues(r)
+	lift(err)
 	if err != nil {
 		s.error(w, r, err)
 		return

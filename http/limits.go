@@ -31,6 +31,9 @@ type Limits struct {
 	BodyTimeout time.Duration
 	// ResultRetention is how long a finished job's file is kept; after it, /result is 410.
 	ResultRetention time.Duration
+	// JobRetention is how long a finished job's row and history are kept; after it, the job
+	// is gone (404).
+	JobRetention time.Duration
 }
 
 // Security is how a server authenticates and limits its clients.
@@ -157,10 +160,21 @@ func (c *rateCounter) take(key string, limit int, now time.Time) (time.Duration,
 	return 0, true
 }
 
-// withBodyDeadline bounds the time the request's body may take to arrive.
-func (s *Server) withBodyDeadline(w http.ResponseWriter) {
-	if d := s.guard.limits.BodyTimeout; d > 0 {
-		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
+// withBodyDeadline bounds the time the request's body may take to arrive; the returned
+// func lifts the bound once the body is in (a deadline left in place would, on expiring,
+// cancel the request while a command waits for its run). After a failed read the bound
+// stays: the server then discards the rest of the body, and must not wait for it forever.
+func (s *Server) withBodyDeadline(w http.ResponseWriter) (lift func(readErr error)) {
+	d := s.guard.limits.BodyTimeout
+	if d <= 0 {
+		return func(error) {}
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(d))
+	return func(readErr error) {
+		if readErr == nil {
+			_ = rc.SetReadDeadline(time.Time{})
+		}
 	}
 }
 
@@ -168,6 +182,62 @@ func (s *Server) withBodyDeadline(w http.ResponseWriter) {
 func (s *Server) expired(job *reins.Job, now time.Time) bool {
 	keep := s.guard.limits.ResultRetention
 	return keep > 0 && job.FinishedAt != nil && now.Sub(*job.FinishedAt) > keep
+}
+
+// SweepJobs deletes the jobs (rows, history and files) that finished more than the job
+// retention before now, returning how many it deleted.
+func (s *Server) SweepJobs(ctx context.Context, now time.Time) (int, error) {
+	keep := s.guard.limits.JobRetention
+	if keep <= 0 {
+		return 0, nil
+	}
+	ids, err := s.finishedBefore(ctx, now.Add(-keep), reins.StatusCompleted, reins.StatusFailed, reins.StatusRevoked)
+	if err != nil {
+		return 0, err
+	}
+	deleted := 0
+	for _, id := range ids {
+		if job, err := s.engine.Job(ctx, id); err == nil {
+			if kind, err := s.engine.Kinds().Lookup(job.Type); err == nil {
+				if err := kind.Discard(ctx, job); err != nil {
+					return deleted, err
+				}
+			}
+		}
+		// The history goes with the row (ON DELETE CASCADE).
+		n, err := s.engine.Store().Exec(ctx, `DELETE FROM reins_jobs WHERE id = $1 AND status IN ($2, $3, $4)`,
+			id, reins.StatusCompleted, reins.StatusFailed, reins.StatusRevoked)
+		if err != nil {
+			return deleted, err
+		}
+		deleted += int(n)
+	}
+	return deleted, nil
+}
+
+// finishedBefore lists the jobs in the given statuses that finished before t, oldest first.
+func (s *Server) finishedBefore(ctx context.Context, t time.Time, statuses ...reins.Status) ([]uuid.UUID, error) {
+	marks := make([]string, len(statuses))
+	args := []any{t.UTC()}
+	for i, st := range statuses {
+		marks[i] = "$" + strconv.Itoa(i+2)
+		args = append(args, st)
+	}
+	rows, err := s.engine.Store().Query(ctx, `SELECT id FROM reins_jobs WHERE finished_at < $1 AND status IN (`+
+		strings.Join(marks, ", ")+`) ORDER BY finished_at LIMIT 10000`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []uuid.UUID
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }
 
 // SweepResults deletes the files of jobs that finished more than the result retention
@@ -178,22 +248,8 @@ func (s *Server) SweepResults(ctx context.Context, now time.Time) (int, error) {
 	if keep <= 0 {
 		return 0, nil
 	}
-	rows, err := s.engine.Store().Query(ctx, `SELECT id FROM reins_jobs WHERE status = $1 AND finished_at < $2 ORDER BY finished_at`,
-		reins.StatusCompleted, now.Add(-keep).UTC())
+	ids, err := s.finishedBefore(ctx, now.Add(-keep), reins.StatusCompleted)
 	if err != nil {
-		return 0, err
-	}
-	var ids []uuid.UUID
-	for rows.Next() {
-		var id uuid.UUID
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return 0, err
 	}
 	for _, id := range ids {

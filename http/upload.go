@@ -20,8 +20,9 @@ import (
 // handleNewJob creates a job that waits for its upload: the customers import by default,
 // or the upload kind its job_type names.
 func (s *Server) handleNewJob(w http.ResponseWriter, r *http.Request) {
-	s.withBodyDeadline(w)
+	lift := s.withBodyDeadline(w)
 	body, err := requestBody(r)
+	lift(err)
 	if err != nil {
 		s.error(w, r, err)
 		return
@@ -113,7 +114,7 @@ func uploadBody(r *http.Request) (string, io.Reader, error) {
 	ct := r.Header.Get("Content-Type")
 	mediaType, _, err := mime.ParseMediaType(ct)
 	if err != nil {
-		return "", nil, reins.Errorf(reins.EUNSUPPORTED, "Content-Type %q: send multipart/form-data with a 'file' field, or text/csv", ct)
+		return "", nil, reins.Errorf(reins.EUNSUPPORTED, "Content-Type %s: send multipart/form-data with a 'file' field, or text/csv", quote(ct))
 	}
 	switch mediaType {
 	case "multipart/form-data":
@@ -136,7 +137,7 @@ func uploadBody(r *http.Request) (string, io.Reader, error) {
 	case "text/csv", "application/csv", "application/octet-stream", "text/plain":
 		return fileName(r.URL.Query().Get("filename")), r.Body, nil
 	}
-	return "", nil, reins.Errorf(reins.EUNSUPPORTED, "Content-Type %q: send multipart/form-data with a 'file' field, or text/csv", mediaType)
+	return "", nil, reins.Errorf(reins.EUNSUPPORTED, "Content-Type %s: send multipart/form-data with a 'file' field, or text/csv", quote(mediaType))
 }
 
 func isMultipart(r *http.Request) bool {

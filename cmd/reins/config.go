@@ -52,8 +52,9 @@ type Config struct {
 	// LogFormat is how log lines are written: "text" (key=value) or "json" (one object a line).
 	LogFormat string
 	// Server is the base URL the terminal client talks to; Token its bearer token.
-	Server string
-	Token  string
+	Server       string
+	Token        string
+	JobRetention time.Duration
 }
 
 // DefaultConfig returns the defaults, overridden by REINS_* environment variables. A
@@ -83,6 +84,7 @@ func DefaultConfig() (Config, error) {
 		LogFormat:         env("REINS_LOG_FORMAT", "text"),
 		Server:            env("REINS_SERVER", "http://127.0.0.1:8000"),
 		Token:             env("REINS_TOKEN", ""),
+		JobRetention:      envDuration("REINS_JOB_RETENTION", 90*24*time.Hour, &errs),
 	}
 	c.SpoolRetention = envDuration("REINS_SPOOL_RETENTION", 24*time.Hour, &errs)
 	return c, errors.Join(errs...)
@@ -108,8 +110,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("--spool-retention must be positive, got %s", c.SpoolRetention)
 	case c.MaxUploadBytes < 0 || c.MaxActiveJobs < 0 || c.MaxJobsPerMinute < 0:
 		return fmt.Errorf("--max-upload-bytes, --max-active-jobs and --max-jobs-per-minute must be 0 (no limit) or more")
-	case c.ReadHeaderTimeout < 0 || c.BodyTimeout < 0 || c.ResultRetention < 0:
-		return fmt.Errorf("--read-header-timeout, --body-timeout and --result-retention must be 0 (none) or more")
+	case c.ReadHeaderTimeout < 0 || c.BodyTimeout < 0 || c.ResultRetention < 0 || c.JobRetention < 0:
+		return fmt.Errorf("--read-header-timeout, --body-timeout, --result-retention and --job-retention must be 0 (none) or more")
 	case c.LogFormat != "text" && c.LogFormat != "json":
 		return fmt.Errorf("--log-format must be text or json, got %q", c.LogFormat)
 	}
@@ -140,6 +142,7 @@ func (c *Config) flagSet(name string, stderr io.Writer, withServer bool) *flag.F
 		fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "how long a client may take to send a request's headers (REINS_READ_HEADER_TIMEOUT)")
 		fs.DurationVar(&c.BodyTimeout, "body-timeout", c.BodyTimeout, "how long a client may take to send a command's or a new job's body; uploads bound their idle time instead (REINS_BODY_TIMEOUT)")
 		fs.DurationVar(&c.ResultRetention, "result-retention", c.ResultRetention, "how long a finished job's result file is kept; then /result answers 410; 0 keeps it (REINS_RESULT_RETENTION)")
+		fs.DurationVar(&c.JobRetention, "job-retention", c.JobRetention, "how long a finished job (its row, history and files) is kept; 0 keeps it (REINS_JOB_RETENTION)")
 	}
 	return fs
 }

@@ -138,6 +138,12 @@ func hostileRequests() []hostileRequest {
 			contentType: "application/x-www-form-urlencoded", body: text("status=REVOKE"), status: 404},
 		{name: "UploadIDHuge", method: "POST", path: "/api/v1/upload/?job_id=" + strings.Repeat("c", 50_000), contentType: "text/csv",
 			body: text(okCSV), status: 404, check: shortBody},
+		{name: "UploadContentTypeHuge", method: "POST", path: "/api/v1/upload/?job_id={job}", contentType: "text/" + strings.Repeat("x", 100_000),
+			body: text(okCSV), status: 415, mentions: []string{"Content-Type"}, check: shortBody},
+		{name: "UploadContentTypeMalformed", method: "POST", path: "/api/v1/upload/?job_id={job}", contentType: "text/csv; " + strings.Repeat("=", 100_000),
+			body: text(okCSV), status: 415, mentions: []string{"Content-Type"}, check: shortBody},
+		{name: "ExportRateHuge", method: "GET", path: "/api/v1/export/?date_gte=2020-01-01&date_lte=2020-01-01&max_rows_per_s=" + strings.Repeat("9", 50_000),
+			status: 400, mentions: []string{"max_rows_per_s"}, check: shortBody},
 		{name: "HeaderHuge", method: "GET", path: "/api/v1/jobs", header: map[string]string{"X-Big": strings.Repeat("h", 2<<20)}, status: 431, raw: true},
 	}
 }

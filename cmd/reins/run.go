@@ -185,7 +185,8 @@ type Main struct {
 // sweepInterval is how often finished jobs' files are checked against --result-retention.
 const sweepInterval = time.Hour
 
-// sweepResults deletes expired result files now and every sweepInterval until Close.
+// sweepResults deletes expired result files and jobs now and every sweepInterval until
+// Close.
 func (m *Main) sweepResults(api *reinshttp.Server) {
 	ctx, cancel := context.WithCancel(context.Background())
 	m.stopSweep = cancel
@@ -195,6 +196,9 @@ func (m *Main) sweepResults(api *reinshttp.Server) {
 		for {
 			if _, err := api.SweepResults(ctx, time.Now()); err != nil && ctx.Err() == nil {
 				m.Logger.Warn("reins: result sweep failed", "error", err)
+			}
+			if _, err := api.SweepJobs(ctx, time.Now()); err != nil && ctx.Err() == nil {
+				m.Logger.Warn("reins: job sweep failed", "error", err)
 			}
 			select {
 			case <-ctx.Done():
@@ -261,6 +265,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		MaxCreatesPerMinute: m.Config.MaxJobsPerMinute,
 		BodyTimeout:         m.Config.BodyTimeout,
 		ResultRetention:     m.Config.ResultRetention,
+		JobRetention:        m.Config.JobRetention,
 	}})
 	if m.Mode == "serve" {
 		if tokens == nil {
@@ -272,7 +277,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	api.UseMetrics(m.Metrics)
 	m.API = api
 	var handler http.Handler = api
-	if m.Mode == "serve" && m.Config.ResultRetention > 0 {
+	if m.Mode == "serve" && (m.Config.ResultRetention > 0 || m.Config.JobRetention > 0) {
 		m.sweepResults(api)
 	}
 	if m.Mode == "worker" {

@@ -1,15 +1,21 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/csv"
+	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -287,11 +293,12 @@ func TestUploadLimit(t *testing.T) {
 }
 
 // TestResultRetention checks --result-retention: past it, /result is 410 and the file is
-// deleted, by the download and by the sweep.
+// deleted, by the download and by the sweep; and --job-retention: past it, the sweep
+// deletes the job (404).
 func TestResultRetention(t *testing.T) {
 	t.Parallel()
 	forEachKind(t, func(t *testing.T, kind reinstest.Kind) {
-		m := startMainWith(t, kind, func(c *Config) { c.ResultRetention = time.Nanosecond })
+		m := startMainWith(t, kind, func(c *Config) { c.ResultRetention, c.JobRetention = time.Nanosecond, time.Nanosecond })
 		seedDemo(t, m, 50)
 		c := newClient(t, m.Addr())
 		first := c.export("2000-01-01", "2100-01-01", 0)
@@ -308,6 +315,11 @@ func TestResultRetention(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(m.Config.BlobDir(), "exports", second)); !os.IsNotExist(err) {
 			t.Errorf("the sweep left an expired result's files on disk (%v)", err)
 		}
+		if n, err := m.API.SweepJobs(context.Background(), time.Now()); err != nil || n != 2 {
+			t.Errorf("SweepJobs = %d, %v; want both exports deleted", n, err)
+		}
+		expectError(t, c.get("/api/v1/job-status/"+first+"/"), http.StatusNotFound)
+		expectError(t, c.get("/api/v1/jobs/"+second), http.StatusNotFound)
 	})
 }
 
@@ -406,6 +418,100 @@ func TestBoundedAnswers(t *testing.T) {
 	expectOK(t, list)
 	if bodyContains(list.body, "not-an-email") || bodyContains(list.body, `"history"`) {
 		t.Errorf("a list shows long texts: %.500s", list.body)
+	}
+}
+
+// TestTokensNotLogged runs a server with tokens, logging everything, sends good and bad
+// tokens, and checks that no log line holds a token; a bad tokens file's error holds none.
+func TestTokensNotLogged(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	cfg, err := DefaultConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Addr, cfg.DataDir, cfg.Workers = "127.0.0.1:0", t.TempDir(), 1
+	file := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(file, []byte("# tenants\nacme:"+acmeToken+"\n\nglobex:"+globexToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.APITokensFile = file
+	m := NewMain(cfg, "serve", slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c := tokenClient(t, m, acmeToken)
+	expectOK(t, c.get("/api/v1/jobs"))
+	id := c.newImportJob("?bogus=1")
+	c.command(id, "REVOKE")
+	wrong := tokenClient(t, m, acmeToken+"-wrong")
+	expectError(t, wrong.get("/api/v1/jobs"), http.StatusUnauthorized)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	if !strings.Contains(out, "API tokens required") {
+		t.Errorf("the start log does not say tokens are required:\n%s", out)
+	}
+	for _, token := range []string{acmeToken, globexToken} {
+		if strings.Contains(out, token) {
+			t.Errorf("a log line holds a token:\n%s", out)
+		}
+	}
+	// A bad file: its error names the line and tenant, never the token.
+	if err := os.WriteFile(file, []byte("acme:"+acmeToken+"\nglobex:"+acmeToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = cfg.tokens()
+	if err == nil || strings.Contains(err.Error(), acmeToken) || !strings.Contains(err.Error(), "line 2") {
+		t.Errorf("a token given twice: got %v, want an error naming line 2 without the token", err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestBodyTimeout checks --body-timeout: a command whose body never finishes arriving is
+// answered 400 once the timeout passes, rather than holding the request open.
+func TestBodyTimeout(t *testing.T) {
+	t.Parallel()
+	m := startMainWith(t, reinstest.Kinds(t)[0], func(c *Config) { c.BodyTimeout = 500 * time.Millisecond })
+	id := newClient(t, m.Addr()).newImportJob("")
+	conn, err := net.Dial("tcp", m.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(waitLimit))
+	// Ten bytes of a declared hundred, and the connection left open.
+	if _, err := fmt.Fprintf(conn, "POST /api/v1/job-status/%s/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nstatus=PAU", id); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusBadRequest || !bytes.Contains(body, []byte("timeout")) {
+		t.Errorf("a stalled body: %d %s, want 400 naming the timeout", res.StatusCode, body)
 	}
 }
 
