@@ -134,5 +134,9 @@ type RunArgs struct {
 	Run   RunKind   `json:"run"`
 }
 
+// RunMaxAttempts is how many times a run is tried before its job is FAILED
+// (docs/states.md): the one setting every River client that inserts or works runs uses.
+const RunMaxAttempts = 8
+
 // Kind is River's name for the run worker.
 func (RunArgs) Kind() string { return "reins_run" }

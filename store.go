@@ -61,8 +61,15 @@ type JobStore interface {
 	// FindJob returns the job with the given id. Returns ENOTFOUND.
 	FindJob(ctx context.Context, id uuid.UUID) (*Job, error)
 
-	// ListJobs returns the owner's jobs, newest first.
-	ListJobs(ctx context.Context, owner string, limit int) ([]*Job, error)
+	// ListJobs returns the jobs f selects, newest first (by creation time, then id), at most
+	// f.Limit of them.
+	ListJobs(ctx context.Context, f *JobFilter) ([]*Job, error)
+
+	// CountJobs counts the owner's jobs by status; a status with no job is absent.
+	CountJobs(ctx context.Context, owner string) (map[Status]int64, error)
+
+	// CountJobsByType counts every tenant's jobs by type and status, for metrics.
+	CountJobsByType(ctx context.Context) ([]JobCount, error)
 
 	// JobEvents returns the job's history, oldest first.
 	JobEvents(ctx context.Context, id uuid.UUID) ([]Event, error)
@@ -105,6 +112,35 @@ type JobStore interface {
 	// any run) and enqueues a rollback run that removes its partial work, in one
 	// transaction. It reports whether it did (false when the job had already ended).
 	FailJob(ctx context.Context, id uuid.UUID, message, actor string) (bool, error)
+}
+
+// JobFilter selects the jobs of a listing. Empty fields select everything.
+type JobFilter struct {
+	// Owner is the tenant whose jobs are listed; it is always required.
+	Owner    string
+	Statuses []Status
+	Types    []JobType
+	// CreatedFrom and CreatedBefore bound the jobs' creation time: from inclusive, before
+	// exclusive.
+	CreatedFrom, CreatedBefore *time.Time
+	// UpdatedFrom selects the jobs changed at or after it.
+	UpdatedFrom *time.Time
+	// After continues a listing after the last job of the previous page.
+	After *JobCursor
+	Limit int
+}
+
+// JobCursor is a position in a listing's order: the last job a page showed.
+type JobCursor struct {
+	CreatedAt time.Time
+	ID        uuid.UUID
+}
+
+// JobCount is how many jobs of one type are in one status.
+type JobCount struct {
+	Type   JobType
+	Status Status
+	N      int64
 }
 
 // Batch is what one batch of a run commits.
@@ -290,6 +326,24 @@ type Notifier interface {
 	// Subscribe returns a channel that receives a value after each signal for the job, and
 	// a function that ends the subscription.
 	Subscribe(jobID uuid.UUID) (<-chan struct{}, func())
+
+	// ChangeFeed carries every change of every job, for live events.
+	ChangeFeed
+}
+
+// Change says that a job changed, for live watchers: its status (and perhaps more), or only
+// its progress (counters, transfer bytes).
+type Change struct {
+	JobID  uuid.UUID
+	Status bool
+}
+
+// ChangeFeed carries every change of every job to the watchers in every process (live
+// events): LISTEN/NOTIFY on Postgres, in process on SQLite. The store publishes a change in
+// the transaction that makes it, so a committed change is never left out.
+type ChangeFeed interface {
+	// Watch returns a watcher of the changes made from now on, in every process; stop ends it.
+	Watch() (w *Watcher, stop func())
 }
 
 // Queue is the River client that works runs in this process.

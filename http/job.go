@@ -3,7 +3,6 @@ package http
 import (
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -27,6 +26,10 @@ type jobJSON struct {
 	StartedAt  *string         `json:"started_at"`
 	FinishedAt *string         `json:"finished_at"`
 	History    []eventJSON     `json:"history,omitempty"`
+	// HistoryTotal and HistoryNext page the history in the job's detail (history_offset,
+	// history_limit): how many events there are, and the offset of the next page.
+	HistoryTotal *int `json:"history_total,omitempty"`
+	HistoryNext  *int `json:"history_next,omitempty"`
 	// Run names the worker process holding the job's run, while one does.
 	Run *runJSON `json:"run,omitempty"`
 	// Warnings tell a creating client what was ignored in its request.
@@ -168,6 +171,7 @@ func (s *Server) handleJobStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleCommand(w http.ResponseWriter, r *http.Request, id uuid.UUID) {
+	s.withBodyDeadline(w)
 	values, err := bodyValues(r)
 	if err != nil {
 		s.error(w, r, err)
@@ -183,11 +187,13 @@ func (s *Server) handleCommand(w http.ResponseWriter, r *http.Request, id uuid.U
 		s.error(w, r, err)
 		return
 	}
-	if _, err := s.engine.Job(r.Context(), id); err != nil {
+	if _, err := s.ownJob(r, id); err != nil {
 		s.error(w, r, err)
 		return
 	}
+	began := time.Now()
 	job, err := s.engine.Command(r.Context(), id, cmd, "api")
+	s.metrics.CommandAnswered(cmd, time.Since(began))
 	if err != nil {
 		s.error(w, r, err)
 		return
@@ -201,37 +207,21 @@ func (s *Server) handleJobDetail(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	page, err := parseHistoryPage(r)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
 	events, err := s.engine.Store().JobEvents(r.Context(), job.ID)
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
 	out := s.toJobJSON(job)
+	events, out.HistoryTotal, out.HistoryNext = page.cut(events)
 	out.History = make([]eventJSON, len(events))
 	for i, e := range events {
 		out.History[i] = eventJSON{At: rfc3339(e.At), From: e.From, To: e.To, Actor: e.Actor, Detail: e.Detail}
 	}
 	writeJSON(w, http.StatusOK, out)
-}
-
-func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) {
-	limit := 50
-	if raw := r.URL.Query().Get("limit"); raw != "" {
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > 1000 {
-			s.error(w, r, reins.Errorf(reins.EINVALID, "limit must be a whole number from 1 to 1000, got %s", quote(raw)))
-			return
-		}
-		limit = n
-	}
-	jobs, err := s.engine.Store().ListJobs(r.Context(), s.owner(r), limit)
-	if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	out := make([]jobJSON, len(jobs))
-	for i, j := range jobs {
-		out[i] = s.toJobJSON(j)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"jobs": out})
 }

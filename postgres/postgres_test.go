@@ -18,4 +18,5 @@ func TestBehaviour(t *testing.T) {
 	enginetest.ExerciseSnapshot(t, reinstest.OpenPostgres)
 	enginetest.ExerciseKinds(t, reinstest.OpenPostgres)
 	enginetest.ExerciseStory(t, reinstest.OpenPostgres)
+	enginetest.ExerciseWatching(t, reinstest.OpenPostgres)
 }

@@ -15,4 +15,5 @@ func TestBehaviour(t *testing.T) {
 	enginetest.ExerciseSnapshot(t, reinstest.OpenSQLite)
 	enginetest.ExerciseKinds(t, reinstest.OpenSQLite)
 	enginetest.ExerciseStory(t, reinstest.OpenSQLite)
+	enginetest.ExerciseWatching(t, reinstest.OpenSQLite)
 }

@@ -85,7 +85,7 @@ func (s *Store) CreateJob(ctx context.Context, job *reins.Job, actor string, run
 			jsonText(job.Checkpoint), now); err != nil {
 			return fmt.Errorf("insert job: %w", err)
 		}
-		if err := insertEvent(ctx, tx, job.ID, "", job.Status, actor, "", now); err != nil {
+		if err := s.insertEvent(ctx, tx, job.ID, "", job.Status, actor, "", now); err != nil {
 			return err
 		}
 		if run != reins.RunNone && job.Status == reins.StatusCreated {
@@ -95,12 +95,14 @@ func (s *Store) CreateJob(ctx context.Context, job *reins.Job, actor string, run
 	})
 }
 
-func insertEvent(ctx context.Context, q Querier, id uuid.UUID, from, to reins.Status, actor, detail string, now time.Time) error {
-	if _, err := q.Exec(ctx, `INSERT INTO reins_job_events (job_id, at, from_status, to_status, actor, detail)
+// insertEvent records a change of the job's status in its history and publishes it to the
+// change feed, inside tx.
+func (s *Store) insertEvent(ctx context.Context, tx Tx, id uuid.UUID, from, to reins.Status, actor, detail string, now time.Time) error {
+	if _, err := tx.Exec(ctx, `INSERT INTO reins_job_events (job_id, at, from_status, to_status, actor, detail)
 		VALUES ($1, $2, $3, $4, $5, $6)`, id, now, from, to, actor, detail); err != nil {
 		return fmt.Errorf("insert job event: %w", err)
 	}
-	return nil
+	return s.changed(ctx, tx, id, true)
 }
 
 // FindJob implements reins.JobStore.
@@ -117,25 +119,6 @@ func (s *Store) findJob(ctx context.Context, q Querier, id uuid.UUID, suffix str
 		return nil, s.wrap(err)
 	}
 	return job, nil
-}
-
-// ListJobs implements reins.JobStore.
-func (s *Store) ListJobs(ctx context.Context, owner string, limit int) ([]*reins.Job, error) {
-	rows, err := s.conn.Query(ctx, jobSelect+` WHERE j.owner = $1
-		ORDER BY j.created_at DESC, j.id LIMIT $2`, owner, limit)
-	if err != nil {
-		return nil, s.wrap(err)
-	}
-	defer rows.Close()
-	var jobs []*reins.Job
-	for rows.Next() {
-		job, err := scanJob(rows)
-		if err != nil {
-			return nil, err
-		}
-		jobs = append(jobs, job)
-	}
-	return jobs, s.wrap(rows.Err())
 }
 
 // JobEvents implements reins.JobStore.
@@ -185,7 +168,7 @@ func (s *Store) ApplyCommand(ctx context.Context, id uuid.UUID, cmd reins.Comman
 			finished_at = $5 WHERE id = $1`, id, job.Status, job.Epoch, now, job.FinishedAt); err != nil {
 			return fmt.Errorf("update job: %w", err)
 		}
-		if err := insertEvent(ctx, tx, id, from, t.To, actor, string(cmd), now); err != nil {
+		if err := s.insertEvent(ctx, tx, id, from, t.To, actor, string(cmd), now); err != nil {
 			return err
 		}
 		if t.Run == reins.RunProcess {
@@ -263,6 +246,9 @@ func (s *Store) CommitBatch(ctx context.Context, b *reins.Batch) (*reins.BatchRe
 				}
 			}
 		}
+		if err := s.changed(ctx, tx, b.JobID, false); err != nil {
+			return err
+		}
 		if b.ResetDone {
 			if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET done = 0, rolled_back_at = $2 WHERE id = $1`, b.JobID, now); err != nil {
 				return fmt.Errorf("reset done: %w", err)
@@ -323,7 +309,7 @@ func (s *Store) FinishRun(ctx context.Context, f *reins.Finish) (bool, error) {
 		if f.Error != "" {
 			detail = f.Error
 		}
-		return insertEvent(ctx, tx, f.JobID, job.Status, t.To, f.Actor, detail, now)
+		return s.insertEvent(ctx, tx, f.JobID, job.Status, t.To, f.Actor, detail, now)
 	})
 	return done, err
 }
@@ -355,7 +341,7 @@ func (s *Store) failInTx(ctx context.Context, tx Tx, job *reins.Job, message, ac
 		WHERE id = $1`, job.ID, reins.StatusFailed, message, epoch, now); err != nil {
 		return fmt.Errorf("fail job: %w", err)
 	}
-	if err := insertEvent(ctx, tx, job.ID, job.Status, reins.StatusFailed, actor, message, now); err != nil {
+	if err := s.insertEvent(ctx, tx, job.ID, job.Status, reins.StatusFailed, actor, message, now); err != nil {
 		return err
 	}
 	return tx.InsertRun(ctx, reins.RunArgs{JobID: job.ID, Epoch: epoch, Run: reins.RunRollback})

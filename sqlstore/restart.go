@@ -55,7 +55,7 @@ func (s *Store) RestartJob(ctx context.Context, r *reins.Restart) (*reins.Job, e
 			return fmt.Errorf("link restarted job: %w", err)
 		}
 		old.RestartedAs = &job.ID
-		if err := insertEvent(ctx, tx, job.ID, "", job.Status, r.Actor, "restart of "+old.ID.String(), now); err != nil {
+		if err := s.insertEvent(ctx, tx, job.ID, "", job.Status, r.Actor, "restart of "+old.ID.String(), now); err != nil {
 			return err
 		}
 		if waiting {
@@ -84,7 +84,7 @@ func (s *Store) revokeInTx(ctx context.Context, tx Tx, job *reins.Job, actor str
 		job.ID, job.Status, job.Epoch, now); err != nil {
 		return fmt.Errorf("revoke job: %w", err)
 	}
-	if err := insertEvent(ctx, tx, job.ID, from, t.To, actor, string(reins.CommandRevoke), now); err != nil {
+	if err := s.insertEvent(ctx, tx, job.ID, from, t.To, actor, string(reins.CommandRevoke), now); err != nil {
 		return err
 	}
 	return tx.InsertRun(ctx, reins.RunArgs{JobID: job.ID, Epoch: job.Epoch, Run: t.Run})

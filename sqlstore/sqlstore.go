@@ -5,8 +5,12 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/reins-dev/reins"
 )
@@ -42,6 +46,10 @@ type Conn interface {
 
 	// IsUnavailable reports whether err means the database cannot be reached.
 	IsUnavailable(err error) bool
+
+	// Publish announces c on the change feed: inside tx, delivered once it commits (nothing
+	// if it rolls back), or at once when tx is nil.
+	Publish(ctx context.Context, tx Tx, c reins.Change) error
 }
 
 // Store implements reins.Store on a Conn.
@@ -97,6 +105,14 @@ func (s *Store) inTx(ctx context.Context, fn func(tx Tx) error) error {
 	return s.wrap(tx.Commit(ctx))
 }
 
+// changed publishes that the job's status (status) or progress changed, inside tx.
+func (s *Store) changed(ctx context.Context, tx Tx, id uuid.UUID, status bool) error {
+	if err := s.conn.Publish(ctx, tx, reins.Change{JobID: id, Status: status}); err != nil {
+		return fmt.Errorf("publish the job's change: %w", err)
+	}
+	return nil
+}
+
 // wrap turns a connection failure into EUNAVAILABLE, leaving other errors as they are.
 func (s *Store) wrap(err error) error {
 	if err == nil || reins.ErrorCode(err) != reins.EINTERNAL {
@@ -105,7 +121,23 @@ func (s *Store) wrap(err error) error {
 	if s.conn.IsUnavailable(err) {
 		return &unavailableError{err: err}
 	}
+	var state interface{ SQLState() string }
+	if errors.As(err, &state) && strings.HasPrefix(state.SQLState(), "22") {
+		// Class 22, data exception: a value the database cannot take (a NUL in text, a
+		// date out of range). The request or the job's input is at fault, not the service,
+		// and no retry can mend it.
+		return &dataError{err: err}
+	}
 	return err
+}
+
+// dataError is an EINVALID reins error for a value the database refused; it keeps its
+// cause for logs.
+type dataError struct{ err error }
+
+func (e *dataError) Error() string { return fmt.Sprintf("data exception: %v", e.err) }
+func (e *dataError) Unwrap() []error {
+	return []error{e.err, reins.Errorf(reins.EINVALID, "the database refused a value: %s", reins.Shorten(e.err.Error(), 200))}
 }
 
 // unavailableError is an EUNAVAILABLE reins error that keeps its cause for logs.
