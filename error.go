@@ -7,17 +7,20 @@ import (
 
 // Error codes. The HTTP layer maps each to one status, in one table.
 const (
-	EINVALID     = "invalid"     // the request is malformed or not allowed in the job's state
-	ENOTFOUND    = "not_found"   // no such job or resource
-	ECONFLICT    = "conflict"    // the resource is not in a state that allows the request
-	EGONE        = "gone"        // the resource existed but was removed (a revoked result)
-	EUNSUPPORTED = "unsupported" // the request body's media type is not understood
-	EMETHOD      = "method"      // the HTTP method is not allowed on the resource
-	EUNAVAILABLE = "unavailable" // a dependency (the database) cannot be reached right now
-	EINTERNAL    = "internal"    // a bug or an unexpected failure
-	EFENCED      = "fenced"      // a run's epoch is stale: it lost its claim on the job
-	EBUSY        = "busy"        // another live run holds the job's lease
-	ETOOLARGE    = "too_large"   // the request's body is larger than allowed
+	EINVALID      = "invalid"      // the request is malformed or not allowed in the job's state
+	ENOTFOUND     = "not_found"    // no such job or resource
+	ECONFLICT     = "conflict"     // the resource is not in a state that allows the request
+	EGONE         = "gone"         // the resource existed but was removed (a revoked result)
+	EUNSUPPORTED  = "unsupported"  // the request body's media type is not understood
+	EMETHOD       = "method"       // the HTTP method is not allowed on the resource
+	EUNAVAILABLE  = "unavailable"  // a dependency (the database) cannot be reached right now
+	EINTERNAL     = "internal"     // a bug or an unexpected failure
+	EFENCED       = "fenced"       // a run's epoch is stale: it lost its claim on the job
+	EBUSY         = "busy"         // another live run holds the job's lease
+	ETOOLARGE     = "too_large"    // the request's body is larger than allowed
+	EUNAUTHORIZED = "unauthorized" // the request carries no valid API token
+	EFORBIDDEN    = "forbidden"    // a browser sent the request from another site
+	ETOOMANY      = "too_many"     // the tenant is over a quota; retry later
 )
 
 // Error is the one error type of Reins: a code for programs and a message for people.

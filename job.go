@@ -54,6 +54,15 @@ type Job struct {
 	// Upload is the transfer of an upload job's file, once one began.
 	Upload *Upload
 
+	// RestartOf is the job this one restarted, over the same file (docs/restart.md);
+	// RestartedAs is the job that restarted this one. WaitsFor, while set, is the job whose
+	// rollback must end before this one's first run (its rows would clash with the old ones).
+	RestartOf   *uuid.UUID
+	RestartedAs *uuid.UUID
+	WaitsFor    *uuid.UUID
+	// RolledBackAt is when the job's rollback ended: nothing of its work is left.
+	RolledBackAt *time.Time
+
 	Error string
 
 	CreatedAt  time.Time
@@ -124,6 +133,10 @@ type RunArgs struct {
 	Epoch int64     `json:"epoch"`
 	Run   RunKind   `json:"run"`
 }
+
+// RunMaxAttempts is how many times a run is tried before its job is FAILED
+// (docs/states.md): the one setting every River client that inserts or works runs uses.
+const RunMaxAttempts = 8
 
 // Kind is River's name for the run worker.
 func (RunArgs) Kind() string { return "reins_run" }

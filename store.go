@@ -162,7 +162,8 @@ type Batch struct {
 	// returns minus the units it removed, so done counts down.
 	Apply func(ctx context.Context, tx Tx) (int64, error)
 	// ResetDone sets done to 0 after the rest: the end of a rollback, when nothing of the
-	// job's work is left.
+	// job's work is left. It records that the rollback ended and enqueues the first run of a
+	// restarted job waiting for it.
 	ResetDone bool
 	// Continue enqueues the next run of the same epoch and releases the lease to it (a
 	// bounded run handing over, or a draining process handing back).
@@ -206,6 +207,12 @@ type CustomerStore interface {
 
 	// SeedCustomers inserts n generated customers as fast as the database allows.
 	SeedCustomers(ctx context.Context, n int64, gen func(i int64) Customer) error
+
+	// SeedDemoCustomers leaves exactly the n demo customers gen makes, however often it
+	// runs: when the demo customers are already those n it changes nothing, and otherwise
+	// it replaces the demo customers (only them) by these, in chunks (a seed that dies
+	// midway is redone by the next). It reports whether it inserted them.
+	SeedDemoCustomers(ctx context.Context, n int64, gen func(i int64) Customer) (inserted bool, err error)
 }
 
 // CustomerQuery selects the customers of an export: created in [From, To), with an id at
@@ -242,6 +249,19 @@ type Upload struct {
 	// Records is the number of CSV records in the file, known once the transfer is complete.
 	Records  *int64
 	Complete bool
+	// SpoolRemoved says the file is gone: the job ended longer ago than the spool retention.
+	SpoolRemoved bool
+}
+
+// Restart is a new upload job over an old one's file: fix and restart (docs/restart.md).
+type Restart struct {
+	// Of is the job restarted.
+	Of uuid.UUID
+	// Job is the new job, from its kind's NewJob, with its ID and Owner set.
+	Job *Job
+	// SpoolKey is where the new job's own copy of the file is stored.
+	SpoolKey string
+	Actor    string
 }
 
 // UploadStore keeps the state of upload jobs' file transfers.
@@ -265,6 +285,22 @@ type UploadStore interface {
 
 	// FindUpload returns the job's transfer. Returns ENOTFOUND when none began.
 	FindUpload(ctx context.Context, jobID uuid.UUID) (*Upload, error)
+
+	// RestartJob creates r.Job over r.Of's complete file, in one transaction: it revokes the
+	// old job when it still runs or is paused (CheckRestart says which jobs may restart),
+	// links the two jobs both ways, and enqueues the new job's first run unless the old job's
+	// rollback has not ended: then the new job stays CREATED, waiting for it, and the end of
+	// that rollback enqueues it (CommitBatch with ResetDone). It returns the old job as
+	// stored after the restart. Returns ENOTFOUND, ECONFLICT naming the status of a job that
+	// cannot restart, or EGONE when its file is no longer kept.
+	RestartJob(ctx context.Context, r *Restart) (old *Job, err error)
+
+	// EndedSpools returns up to limit uploads whose jobs ended (COMPLETED, FAILED, REVOKED)
+	// before the given time and whose spools were not yet removed.
+	EndedSpools(ctx context.Context, before time.Time, limit int) ([]*Upload, error)
+
+	// SpoolRemoved records that the job's spool was removed: the job cannot restart any more.
+	SpoolRemoved(ctx context.Context, jobID uuid.UUID) error
 }
 
 // Store is everything Reins keeps in its database.

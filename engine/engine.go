@@ -34,8 +34,6 @@ type Config struct {
 	// PollInterval is the backup poll while waiting for an acknowledgement, in case a
 	// notification is lost.
 	PollInterval time.Duration
-	// MaxAttempts is how many times a failing run is retried before the job is FAILED.
-	MaxAttempts int
 	// LeaseTTL is how long a run's claim on a job lasts without a heartbeat (it renews every
 	// third of it). A run that dies is taken over once its lease expires.
 	LeaseTTL time.Duration
@@ -69,7 +67,6 @@ const (
 	DefaultRunBudget      = 30 * time.Second
 	DefaultCommandWait    = 5 * time.Second
 	DefaultPollInterval   = 100 * time.Millisecond
-	DefaultMaxAttempts    = 8
 	DefaultLeaseTTL       = 6 * time.Second
 	DefaultRescueInterval = 2 * time.Second
 )
@@ -87,9 +84,6 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.PollInterval == 0 {
 		c.PollInterval = DefaultPollInterval
-	}
-	if c.MaxAttempts == 0 {
-		c.MaxAttempts = DefaultMaxAttempts
 	}
 	if c.LeaseTTL == 0 {
 		c.LeaseTTL = DefaultLeaseTTL
@@ -163,9 +157,10 @@ func New(backend Backend, kinds *reins.Registry, cfg Config) (*Engine, error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &runWorker{engine: e})
 	queue, err := backend.NewQueue(&river.Config{
-		Queues:      map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
-		Workers:     workers,
-		MaxAttempts: cfg.MaxAttempts,
+		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
+		Workers: workers,
+		// The stores insert runs with the same number (reins.RunMaxAttempts): one setting.
+		MaxAttempts: reins.RunMaxAttempts,
 		// A run bounds itself by RunBudget, so River's timeout only catches a hung run.
 		// Reins' own rescuer takes over a dead run's job within seconds (leases); River's
 		// later rescue of the dead River job then finds the job held or done and exits.

@@ -26,7 +26,7 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[reins.RunArgs]) err
 		return err
 	}
 	// Out of attempts, or bad input that no retry can mend: the job fails for good.
-	w.engine.log.Error("reins: job failed", "job_id", job.Args.JobID, "error", err)
+	w.engine.log.Error("reins: job failed", "job_id", job.Args.JobID, "error", reins.ErrorMessage(err))
 	return w.engine.fail(context.WithoutCancel(ctx), job.Args, err)
 }
 

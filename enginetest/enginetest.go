@@ -24,6 +24,8 @@ func Exercise(t *testing.T, open Opener) {
 	t.Run("BoundedRunsHandOver", func(t *testing.T) { t.Parallel(); testBoundedRuns(t, open) })
 	t.Run("Revoke", func(t *testing.T) { t.Parallel(); testRevoke(t, open) })
 	t.Run("RacingCommands", func(t *testing.T) { t.Parallel(); testRacingCommands(t, open) })
+	t.Run("RunAttempts", func(t *testing.T) { t.Parallel(); testRunAttempts(t, open) })
+	t.Run("DataError", func(t *testing.T) { t.Parallel(); testDataError(t, open) })
 }
 
 // testTransitionTable applies every command to a job in every status through the store and
@@ -373,4 +375,36 @@ func allowed(e reins.Event) bool {
 		return err == nil && tr.To == e.To && !tr.NoOp
 	}
 	return reins.IsRunTransition(e.From, e.To)
+}
+
+// testRunAttempts checks that a run the store enqueues may be tried as often as the engine
+// retries (reins.RunMaxAttempts, docs/states.md), not River's default of 25: the stores'
+// insert-only River clients once had an empty configuration.
+func testRunAttempts(t *testing.T, open Opener) {
+	ctx := context.Background()
+	backend := open(t)
+	job := &reins.Job{ID: uuid.New(), Type: csvimport.Type, Status: reins.StatusCreated}
+	if err := backend.CreateJob(ctx, job, "test", reins.RunProcess, nil); err != nil {
+		t.Fatal(err)
+	}
+	var attempts int
+	if err := backend.QueryRow(ctx, `SELECT max_attempts FROM river_job WHERE kind = $1`, reins.RunArgs{}.Kind()).Scan(&attempts); err != nil {
+		t.Fatal(err)
+	}
+	if attempts != reins.RunMaxAttempts {
+		t.Errorf("a run is enqueued with max_attempts %d, want %d", attempts, reins.RunMaxAttempts)
+	}
+}
+
+// testDataError checks that a value the database cannot take (Postgres refuses a NUL in
+// jsonb, SQLSTATE class 22) is the caller's EINVALID, a 400, never an internal error.
+func testDataError(t *testing.T, open Opener) {
+	ctx := context.Background()
+	backend := open(t)
+	job := &reins.Job{ID: uuid.New(), Type: csvimport.Type, Status: reins.StatusCreated,
+		Params: []byte(`{"mapping": {"a\u0000b": "first_name"}}`)}
+	err := backend.CreateJob(ctx, job, "test", reins.RunNone, nil)
+	if err != nil && reins.ErrorCode(err) != reins.EINVALID {
+		t.Errorf("a NUL in a job's params: got %v (code %s), want EINVALID or no error", err, reins.ErrorCode(err))
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/reins-dev/reins"
 	"github.com/reins-dev/reins/csvexport"
@@ -44,6 +45,9 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 // go on. known are parameters the handler reads besides the kind's.
 func (s *Server) create(w http.ResponseWriter, r *http.Request, kind reins.Kind, body map[string]string, known ...string) (*reins.Job, []string, bool) {
 	params, warnings := s.requestParams(r, body, kind.ParamNames(), known)
+	if !s.admit(w, r, s.owner(r)) {
+		return nil, nil, false
+	}
 	job, err := kind.NewJob(params)
 	if err == nil {
 		job.Owner = s.owner(r)
@@ -82,6 +86,9 @@ func (s *Server) handleResult(w http.ResponseWriter, r *http.Request) {
 		err = reins.Errorf(reins.EGONE, "job %s failed (%s); its partial file was deleted", id, job.Error)
 	case job.Status != reins.StatusCompleted:
 		err = reins.Errorf(reins.ECONFLICT, "job %s is %s; its result is ready when it is COMPLETED", id, job.Status)
+	case s.expired(job, time.Now()):
+		_ = kind.Discard(r.Context(), job)
+		err = reins.Errorf(reins.EGONE, "job %s finished more than %s ago; its file was deleted (--result-retention)", id, s.guard.limits.ResultRetention)
 	}
 	if err != nil {
 		s.error(w, r, err)

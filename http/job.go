@@ -26,10 +26,19 @@ type jobJSON struct {
 	StartedAt  *string         `json:"started_at"`
 	FinishedAt *string         `json:"finished_at"`
 	History    []eventJSON     `json:"history,omitempty"`
+	// HistoryTotal and HistoryNext page the history in the job's detail (history_offset,
+	// history_limit): how many events there are, and the offset of the next page.
+	HistoryTotal *int `json:"history_total,omitempty"`
+	HistoryNext  *int `json:"history_next,omitempty"`
 	// Run names the worker process holding the job's run, while one does.
 	Run *runJSON `json:"run,omitempty"`
 	// Warnings tell a creating client what was ignored in its request.
 	Warnings []string `json:"warnings,omitempty"`
+	// RestartOf and RestartedAs link a restarted upload job and its successor
+	// (docs/restart.md); WaitingFor names the job whose rollback a restart waits for.
+	RestartOf   *string `json:"restart_of,omitempty"`
+	RestartedAs *string `json:"restarted_as,omitempty"`
+	WaitingFor  *string `json:"waiting_for,omitempty"`
 
 	kind map[string]any
 }
@@ -82,6 +91,14 @@ func optTime(t *time.Time) *string {
 	return &s
 }
 
+func optID(id *uuid.UUID) *string {
+	if id == nil {
+		return nil
+	}
+	s := id.String()
+	return &s
+}
+
 // toJobJSON renders a job; a kind that is not registered shows only the common fields.
 func (s *Server) toJobJSON(j *reins.Job) jobJSON {
 	now := time.Now()
@@ -92,6 +109,10 @@ func (s *Server) toJobJSON(j *reins.Job) jobJSON {
 	}
 	if j.Error != "" {
 		out.Error = &j.Error
+	}
+	out.RestartOf, out.RestartedAs = optID(j.RestartOf), optID(j.RestartedAs)
+	if j.WaitsFor != nil && j.Status == reins.StatusCreated {
+		out.WaitingFor = optID(j.WaitsFor)
 	}
 	if j.Lease != nil && j.LeaseOwner != nil && j.LeaseExpiresAt != nil && j.LeaseExpiresAt.After(now) {
 		out.Run = &runJSON{Worker: *j.LeaseOwner, LeaseExpiresAt: rfc3339(*j.LeaseExpiresAt)}
@@ -150,6 +171,7 @@ func (s *Server) handleJobStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleCommand(w http.ResponseWriter, r *http.Request, id uuid.UUID) {
+	s.withBodyDeadline(w)
 	values, err := bodyValues(r)
 	if err != nil {
 		s.error(w, r, err)
@@ -165,7 +187,7 @@ func (s *Server) handleCommand(w http.ResponseWriter, r *http.Request, id uuid.U
 		s.error(w, r, err)
 		return
 	}
-	if _, err := s.engine.Job(r.Context(), id); err != nil {
+	if _, err := s.ownJob(r, id); err != nil {
 		s.error(w, r, err)
 		return
 	}
@@ -185,12 +207,18 @@ func (s *Server) handleJobDetail(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	page, err := parseHistoryPage(r)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
 	events, err := s.engine.Store().JobEvents(r.Context(), job.ID)
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
 	out := s.toJobJSON(job)
+	events, out.HistoryTotal, out.HistoryNext = page.cut(events)
 	out.History = make([]eventJSON, len(events))
 	for i, e := range events {
 		out.History[i] = eventJSON{At: rfc3339(e.At), From: e.From, To: e.To, Actor: e.Actor, Detail: e.Detail}

@@ -20,6 +20,7 @@ import (
 // handleNewJob creates a job that waits for its upload: the customers import by default,
 // or the upload kind its job_type names.
 func (s *Server) handleNewJob(w http.ResponseWriter, r *http.Request) {
+	s.withBodyDeadline(w)
 	body, err := requestBody(r)
 	if err != nil {
 		s.error(w, r, err)
@@ -71,8 +72,13 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, reins.Errorf(reins.ENOTFOUND, "job %s not found: a job id is a UUID", quote(raw)))
 		return
 	}
-	if _, err := s.engine.Job(r.Context(), id); err != nil {
+	if _, err := s.ownJob(r, id); err != nil {
 		s.error(w, r, err)
+		return
+	}
+	if max := s.guard.limits.MaxUploadBytes; max > 0 && r.ContentLength > max && !isMultipart(r) {
+		// Refused before a byte is read: the job still waits for a file that fits.
+		s.error(w, r, reins.Errorf(reins.ETOOLARGE, "the upload is %d bytes; at most %d are allowed", r.ContentLength, max))
 		return
 	}
 	name, body, err := uploadBody(r)
@@ -131,6 +137,11 @@ func uploadBody(r *http.Request) (string, io.Reader, error) {
 		return fileName(r.URL.Query().Get("filename")), r.Body, nil
 	}
 	return "", nil, reins.Errorf(reins.EUNSUPPORTED, "Content-Type %q: send multipart/form-data with a 'file' field, or text/csv", mediaType)
+}
+
+func isMultipart(r *http.Request) bool {
+	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return mediaType == "multipart/form-data"
 }
 
 // maxFileName bounds a stored file name, in characters.

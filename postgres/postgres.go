@@ -57,8 +57,14 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
+	// Reach the database before listening on it: a wrong host or port is one clear error,
+	// not a LISTEN warning first.
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to postgres: %w", err)
+	}
 	db := &DB{pool: pool, driver: riverpgxv5.New(pool)}
-	if db.inserter, err = river.NewClient(db.driver, &river.Config{}); err != nil {
+	if db.inserter, err = river.NewClient(db.driver, &river.Config{MaxAttempts: reins.RunMaxAttempts}); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("river insert client: %w", err)
 	}

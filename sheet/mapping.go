@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/reins-dev/reins"
 )
@@ -49,6 +51,9 @@ func ParseMapping(text string, fields []Field) (map[string]string, error) {
 		switch {
 		case strings.TrimSpace(k) == "" || len(k) > maxHeaderName:
 			problems = append(problems, fmt.Sprintf("header name %s must be 1 to %d characters", Quote(k), maxHeaderName))
+		case strings.ContainsFunc(k, unicode.IsControl) || !utf8.ValidString(k):
+			// No CSV header can match such a name, and Postgres cannot store a NUL.
+			problems = append(problems, fmt.Sprintf("header name %s has control characters or invalid UTF-8", Quote(k)))
 		case v == "":
 		case !slices.Contains(names, v):
 			problems = append(problems, fmt.Sprintf("%s maps to %s, which is not a field (fields: %s)", Quote(k), Quote(v), strings.Join(names, ", ")))

@@ -59,7 +59,7 @@ func Open(path string) (*DB, error) {
 	// read is a short keyset page so the connection is never held for long.
 	sqlDB.SetMaxOpenConns(1)
 	db := &DB{db: sqlDB, driver: riversqlite.New(sqlDB), Hub: sqlstore.NewHub()}
-	if db.inserter, err = river.NewClient(db.driver, &river.Config{}); err != nil {
+	if db.inserter, err = river.NewClient(db.driver, &river.Config{MaxAttempts: reins.RunMaxAttempts}); err != nil {
 		sqlDB.Close()
 		return nil, fmt.Errorf("river insert client: %w", err)
 	}

@@ -17,7 +17,8 @@ import (
 const jobSelect = `SELECT j.id, j.job_type, j.status, j.owner, j.params, j.run_epoch, j.done, j.total, j.active_ms,
 	j.checkpoint, j.error, j.created_at, j.updated_at, j.started_at, j.finished_at, j.lease_token, j.lease_expires_at,
 	j.lease_owner, j.lease_kind, j.lease_epoch, j.rate_per_s, j.rate_at,
-	u.file_name, u.spool_key, u.received, u.expected, u.records, u.complete
+	u.file_name, u.spool_key, u.received, u.expected, u.records, u.complete,
+	j.restart_of, j.restarted_as, j.waits_for, j.rolled_back_at, u.spool_removed_at
 	FROM reins_jobs j LEFT JOIN reins_uploads u ON u.job_id = j.id`
 
 func scanJob(row Row) (*reins.Job, error) {
@@ -27,14 +28,17 @@ func scanJob(row Row) (*reins.Job, error) {
 	var leaseEpoch, received *int64
 	var complete *bool
 	var u reins.Upload
+	var spoolRemoved *time.Time
 	if err := row.Scan(&j.ID, &j.Type, &j.Status, &j.Owner, &params, &j.Epoch, &j.Done, &j.Total,
 		&j.ActiveMillis, &checkpoint, &j.Error, &j.CreatedAt, &j.UpdatedAt, &j.StartedAt, &j.FinishedAt,
 		&j.Lease, &j.LeaseExpiresAt, &j.LeaseOwner, &leaseKind, &leaseEpoch, &j.RatePerS, &j.RateAt,
-		&fileName, &spoolKey, &received, &u.Expected, &u.Records, &complete); err != nil {
+		&fileName, &spoolKey, &received, &u.Expected, &u.Records, &complete,
+		&j.RestartOf, &j.RestartedAs, &j.WaitsFor, &j.RolledBackAt, &spoolRemoved); err != nil {
 		return nil, err
 	}
 	if fileName != nil {
 		u.JobID, u.FileName, u.SpoolKey, u.Received, u.Complete = j.ID, *fileName, *spoolKey, *received, *complete
+		u.SpoolRemoved = spoolRemoved != nil
 		j.Upload = &u
 	}
 	if leaseKind != nil {
@@ -167,6 +171,13 @@ func (s *Store) ApplyCommand(ctx context.Context, id uuid.UUID, cmd reins.Comman
 		if err := s.insertEvent(ctx, tx, id, from, t.To, actor, string(cmd), now); err != nil {
 			return err
 		}
+		if t.Run == reins.RunProcess {
+			// A restarted job resumed while the old job still rolls back: the end of that
+			// rollback enqueues its run.
+			if waiting, err := waitsForRollback(ctx, tx, job); err != nil || waiting {
+				return err
+			}
+		}
 		if t.Run != reins.RunNone {
 			return tx.InsertRun(ctx, reins.RunArgs{JobID: id, Epoch: job.Epoch, Run: t.Run})
 		}
@@ -239,8 +250,11 @@ func (s *Store) CommitBatch(ctx context.Context, b *reins.Batch) (*reins.BatchRe
 			return err
 		}
 		if b.ResetDone {
-			if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET done = 0 WHERE id = $1`, b.JobID); err != nil {
+			if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET done = 0, rolled_back_at = $2 WHERE id = $1`, b.JobID, now); err != nil {
 				return fmt.Errorf("reset done: %w", err)
+			}
+			if err := releaseWaiting(ctx, tx, b.JobID); err != nil {
+				return err
 			}
 		}
 		if b.Continue {

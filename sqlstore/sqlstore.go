@@ -5,7 +5,9 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -119,7 +121,23 @@ func (s *Store) wrap(err error) error {
 	if s.conn.IsUnavailable(err) {
 		return &unavailableError{err: err}
 	}
+	var state interface{ SQLState() string }
+	if errors.As(err, &state) && strings.HasPrefix(state.SQLState(), "22") {
+		// Class 22, data exception: a value the database cannot take (a NUL in text, a
+		// date out of range). The request or the job's input is at fault, not the service,
+		// and no retry can mend it.
+		return &dataError{err: err}
+	}
 	return err
+}
+
+// dataError is an EINVALID reins error for a value the database refused; it keeps its
+// cause for logs.
+type dataError struct{ err error }
+
+func (e *dataError) Error() string { return fmt.Sprintf("data exception: %v", e.err) }
+func (e *dataError) Unwrap() []error {
+	return []error{e.err, reins.Errorf(reins.EINVALID, "the database refused a value: %s", reins.Shorten(e.err.Error(), 200))}
 }
 
 // unavailableError is an EUNAVAILABLE reins error that keeps its cause for logs.

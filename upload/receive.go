@@ -38,7 +38,10 @@ type Receiver struct {
 	PollInterval time.Duration
 	// ProgressInterval is how often the bytes received are recorded for the job's progress.
 	ProgressInterval time.Duration
-	Logger           *slog.Logger
+	// MaxBytes bounds the file; 0 is no bound. A larger file fails the job (its spool
+	// removed) with ETOOLARGE.
+	MaxBytes int64
+	Logger   *slog.Logger
 }
 
 // Received is the outcome of a completed transfer.
@@ -153,6 +156,11 @@ func (t *transfer) copy(ctx context.Context, spool io.Writer, check reins.FileCh
 			// The lease was taken away: a REVOKE's rollback, or a failure.
 			return t.obey(ctx)
 		case c = <-chunks.ch:
+		}
+		if max := t.rc.MaxBytes; max > 0 && t.received+int64(len(c.data)) > max {
+			msg := fmt.Sprintf("upload refused: the file is larger than %d bytes, the most allowed; nothing was imported", max)
+			_ = t.fail(msg)
+			return reins.Errorf(reins.ETOOLARGE, "%s", msg)
 		}
 		if len(c.data) > 0 {
 			if _, err := spool.Write(c.data); err != nil {

@@ -5,10 +5,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
+
+	reinshttp "github.com/reins-dev/reins/http"
 )
 
 // Config is the configuration shared by every subcommand, from flags with REINS_*
@@ -28,6 +32,25 @@ type Config struct {
 	BatchSize int
 	// Name identifies this process in the jobs it runs (default host:pid).
 	Name string
+	// SpoolRetention is how long an ended upload job's file is kept for a restart.
+	SpoolRetention time.Duration
+
+	// APITokens are "tenant:token" entries separated by commas (REINS_API_TOKENS only: a
+	// flag would show the tokens in the process list).
+	APITokens string
+	// APITokensFile holds one "tenant:token" a line.
+	APITokensFile string
+	// MetricsToken, when set, is the bearer token /metrics asks for.
+	MetricsToken string
+	// The limits on what one client may cost (docs/security.md).
+	MaxUploadBytes    int64
+	MaxActiveJobs     int
+	MaxJobsPerMinute  int
+	ReadHeaderTimeout time.Duration
+	BodyTimeout       time.Duration
+	ResultRetention   time.Duration
+	// LogFormat is how log lines are written: "text" (key=value) or "json" (one object a line).
+	LogFormat string
 }
 
 // DefaultConfig returns the defaults, overridden by REINS_* environment variables. A
@@ -44,7 +67,19 @@ func DefaultConfig() (Config, error) {
 		RunBudget:   envDuration("REINS_RUN_BUDGET", 30*time.Second, &errs),
 		BatchSize:   envInt("REINS_BATCH_SIZE", 20000, &errs),
 		Name:        env("REINS_NAME", ""),
+
+		APITokens:         env("REINS_API_TOKENS", ""),
+		APITokensFile:     env("REINS_API_TOKENS_FILE", ""),
+		MetricsToken:      env("REINS_METRICS_TOKEN", ""),
+		MaxUploadBytes:    envInt64("REINS_MAX_UPLOAD_BYTES", 1<<30, &errs),
+		MaxActiveJobs:     envInt("REINS_MAX_ACTIVE_JOBS", 100, &errs),
+		MaxJobsPerMinute:  envInt("REINS_MAX_JOBS_PER_MINUTE", 600, &errs),
+		ReadHeaderTimeout: envDuration("REINS_READ_HEADER_TIMEOUT", 10*time.Second, &errs),
+		BodyTimeout:       envDuration("REINS_BODY_TIMEOUT", 30*time.Second, &errs),
+		ResultRetention:   envDuration("REINS_RESULT_RETENTION", 7*24*time.Hour, &errs),
+		LogFormat:         env("REINS_LOG_FORMAT", "text"),
 	}
+	c.SpoolRetention = envDuration("REINS_SPOOL_RETENTION", 24*time.Hour, &errs)
 	return c, errors.Join(errs...)
 }
 
@@ -64,6 +99,14 @@ func (c Config) validate() error {
 		return fmt.Errorf("--batch-size must be at least 1, got %d", c.BatchSize)
 	case c.Grace <= 0:
 		return fmt.Errorf("--grace must be positive, got %s", c.Grace)
+	case c.SpoolRetention <= 0:
+		return fmt.Errorf("--spool-retention must be positive, got %s", c.SpoolRetention)
+	case c.MaxUploadBytes < 0 || c.MaxActiveJobs < 0 || c.MaxJobsPerMinute < 0:
+		return fmt.Errorf("--max-upload-bytes, --max-active-jobs and --max-jobs-per-minute must be 0 (no limit) or more")
+	case c.ReadHeaderTimeout < 0 || c.BodyTimeout < 0 || c.ResultRetention < 0:
+		return fmt.Errorf("--read-header-timeout, --body-timeout and --result-retention must be 0 (none) or more")
+	case c.LogFormat != "text" && c.LogFormat != "json":
+		return fmt.Errorf("--log-format must be text or json, got %q", c.LogFormat)
 	}
 	return nil
 }
@@ -74,6 +117,7 @@ func (c *Config) flagSet(name string, stderr io.Writer, withServer bool) *flag.F
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for the embedded database and job files (REINS_DATA_DIR)")
 	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "Postgres URL; empty runs on embedded SQLite in --data-dir (REINS_DATABASE_URL)")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log lines as text or json (REINS_LOG_FORMAT)")
 	if withServer {
 		fs.StringVar(&c.Addr, "addr", c.Addr, "HOST:PORT to serve HTTP on (REINS_ADDR)")
 		fs.IntVar(&c.Workers, "workers", c.Workers, "runs worked at once; 0 serves the API only (REINS_WORKERS)")
@@ -82,8 +126,25 @@ func (c *Config) flagSet(name string, stderr io.Writer, withServer bool) *flag.F
 		fs.DurationVar(&c.RunBudget, "run-budget", c.RunBudget, "how long one run works before handing over (REINS_RUN_BUDGET)")
 		fs.IntVar(&c.BatchSize, "batch-size", c.BatchSize, "most rows one batch commits (REINS_BATCH_SIZE)")
 		fs.StringVar(&c.Name, "name", c.Name, "this process's name in the jobs it runs; default host:pid (REINS_NAME)")
+		fs.DurationVar(&c.SpoolRetention, "spool-retention", c.SpoolRetention, "how long an ended upload job's file is kept for a restart (REINS_SPOOL_RETENTION)")
+		fs.StringVar(&c.APITokensFile, "api-tokens-file", c.APITokensFile, "file of API tokens, one tenant:token a line; also REINS_API_TOKENS=tenant:token,...; none runs open (REINS_API_TOKENS_FILE)")
+		fs.StringVar(&c.MetricsToken, "metrics-token", c.MetricsToken, "bearer token /metrics asks for; empty leaves it open (REINS_METRICS_TOKEN)")
+		fs.Int64Var(&c.MaxUploadBytes, "max-upload-bytes", c.MaxUploadBytes, "largest upload file in bytes, 0 for no limit (REINS_MAX_UPLOAD_BYTES)")
+		fs.IntVar(&c.MaxActiveJobs, "max-active-jobs", c.MaxActiveJobs, "most unfinished jobs per tenant, 0 for no limit (REINS_MAX_ACTIVE_JOBS)")
+		fs.IntVar(&c.MaxJobsPerMinute, "max-jobs-per-minute", c.MaxJobsPerMinute, "most job creations per tenant per minute in each process, 0 for no limit (REINS_MAX_JOBS_PER_MINUTE)")
+		fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "how long a client may take to send a request's headers (REINS_READ_HEADER_TIMEOUT)")
+		fs.DurationVar(&c.BodyTimeout, "body-timeout", c.BodyTimeout, "how long a client may take to send a command's or a new job's body; uploads bound their idle time instead (REINS_BODY_TIMEOUT)")
+		fs.DurationVar(&c.ResultRetention, "result-retention", c.ResultRetention, "how long a finished job's result file is kept; then /result answers 410; 0 keeps it (REINS_RESULT_RETENTION)")
 	}
 	return fs
+}
+
+// NewLogger returns the logger the configuration asks for, writing to w.
+func (c Config) NewLogger(w io.Writer) *slog.Logger {
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
 }
 
 func env(name, def string) string {
@@ -102,6 +163,39 @@ func envInt(name string, def int, errs *[]error) int {
 		return n
 	}
 	return def
+}
+
+func envInt64(name string, def int64, errs *[]error) int64 {
+	if v, ok := os.LookupEnv(name); ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			*errs = append(*errs, fmt.Errorf("%s must be a whole number, got %q", name, v))
+		}
+		return n
+	}
+	return def
+}
+
+// tokens reads the API tokens from REINS_API_TOKENS and --api-tokens-file; nil when there
+// are none. An error never shows a token.
+func (c Config) tokens() (*reinshttp.Tokens, error) {
+	var list, file *reinshttp.Tokens
+	var err error
+	if strings.TrimSpace(c.APITokens) != "" {
+		if list, err = reinshttp.ParseTokenList(c.APITokens, "REINS_API_TOKENS"); err != nil {
+			return nil, err
+		}
+	}
+	if c.APITokensFile != "" {
+		text, err := os.ReadFile(c.APITokensFile)
+		if err != nil {
+			return nil, fmt.Errorf("--api-tokens-file: %w", err)
+		}
+		if file, err = reinshttp.ParseTokenFile(string(text), c.APITokensFile); err != nil {
+			return nil, err
+		}
+	}
+	return list.Merge(file)
 }
 
 func envDuration(name string, def time.Duration, errs *[]error) time.Duration {

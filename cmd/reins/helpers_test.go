@@ -40,6 +40,12 @@ func forEachKind(t *testing.T, fn func(t *testing.T, kind reinstest.Kind)) {
 // PAUSED on a loaded machine: the tests assert the answer is true, not how fast it came.
 func startMain(t *testing.T, kind reinstest.Kind) *Main {
 	t.Helper()
+	return startMainWith(t, kind, nil)
+}
+
+// startMainWith is startMain with the config changed by configure first (when not nil).
+func startMainWith(t *testing.T, kind reinstest.Kind, configure func(*Config)) *Main {
+	t.Helper()
 	cfg, err := DefaultConfig()
 	if err != nil {
 		t.Fatal(err)
@@ -52,6 +58,9 @@ func startMain(t *testing.T, kind reinstest.Kind) *Main {
 	cfg.CommandWait = 30 * time.Second
 	cfg.RunBudget = 30 * time.Second
 	cfg.Grace = 10 * time.Second
+	if configure != nil {
+		configure(&cfg)
+	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	m := NewMain(cfg, "serve", logger)
 	if err := m.Open(context.Background()); err != nil {
@@ -109,6 +118,8 @@ type client struct {
 	t    testing.TB
 	base string
 	http *http.Client
+	// token, when set, is sent as Authorization: Bearer.
+	token string
 }
 
 func newClient(t testing.TB, addr string) *client {
@@ -145,6 +156,9 @@ func (c *client) do(method, path string, body io.Reader, contentType string) *re
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	res, err := c.http.Do(req)
 	if err != nil {
