@@ -1,6 +1,6 @@
 // Package ui is the web dashboard: one page, its style sheet and its JavaScript modules,
-// embedded in the binary, served with no build step and nothing loaded from the network. The page drives the
-// public API only (see docs/dashboard.md).
+// embedded in the binary, served with no build step and nothing loaded from the network.
+// The page drives the public API only (see docs/dashboard.md).
 package ui
 
 import (
