@@ -1,6 +1,6 @@
-// Package ui is the web dashboard: one page and its script and style sheet, embedded in the
-// binary, served with no build step and nothing loaded from the network. The page drives the
-// public API only (see docs/dashboard.md).
+// Package ui is the web dashboard: one page, its style sheet and its JavaScript modules,
+// embedded in the binary, served with no build step and nothing loaded from the network.
+// The page drives the public API only (see docs/dashboard.md).
 package ui
 
 import (
@@ -64,7 +64,7 @@ func Index() http.Handler {
 	})
 }
 
-// Assets serves the page's script, style sheet and icon under /ui/; any other path below
+// Assets serves the page's scripts, style sheet and icon under /ui/; any other path below
 // it is a 404.
 func Assets() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -40,6 +40,15 @@ func TestIndex(t *testing.T) {
 			t.Errorf("the page links %s, which answers %d", l[1], res.StatusCode)
 		}
 	}
+	// The modules' imports resolve to served files too.
+	imports := regexp.MustCompile(`(?m)^import .* from '\./([^']+)';$`)
+	for name, a := range assets {
+		for _, m := range imports.FindAllSubmatch(a.body, -1) {
+			if res := get(t, Assets(), "/ui/"+string(m[1])); res.StatusCode != http.StatusOK {
+				t.Errorf("%s imports %s, which answers %d", name, m[1], res.StatusCode)
+			}
+		}
+	}
 }
 
 // TestAssets checks validators (a browser revalidates and gets a 304) and the 404s.
