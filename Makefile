@@ -12,7 +12,7 @@ run:
 # SQLite engine about thirty-fold, so the 100,000-row SQLite import and the README's
 # walkthrough (100,000 customers) also run without it.
 test:
-	go test -race -count=1 ./...
+	go test -race -count=1 -timeout 30m ./...
 	go test -count=1 -run 'TestImportE2E|TestReadmeWalkthrough' ./cmd/reins/
 
 lint:
