@@ -9,10 +9,11 @@ run:
 	go run ./cmd/reins serve
 
 # The Postgres half runs when TEST_DATABASE_URL is set. The race detector slows the pure-Go
-# SQLite engine about thirty-fold, so the 100,000-row SQLite import also runs without it.
+# SQLite engine about thirty-fold, so the 100,000-row SQLite import and the README's
+# walkthrough (100,000 customers) also run without it.
 test:
 	go test -race -count=1 ./...
-	go test -count=1 -run 'TestImportE2E' ./cmd/reins/
+	go test -count=1 -run 'TestImportE2E|TestReadmeWalkthrough' ./cmd/reins/
 
 lint:
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt -l: these files need gofmt:"; echo "$$out"; exit 1; fi

@@ -54,6 +54,15 @@ type Job struct {
 	// Upload is the transfer of an upload job's file, once one began.
 	Upload *Upload
 
+	// RestartOf is the job this one restarted, over the same file (docs/restart.md);
+	// RestartedAs is the job that restarted this one. WaitsFor, while set, is the job whose
+	// rollback must end before this one's first run (its rows would clash with the old ones).
+	RestartOf   *uuid.UUID
+	RestartedAs *uuid.UUID
+	WaitsFor    *uuid.UUID
+	// RolledBackAt is when the job's rollback ended: nothing of its work is left.
+	RolledBackAt *time.Time
+
 	Error string
 
 	CreatedAt  time.Time

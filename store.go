@@ -61,8 +61,15 @@ type JobStore interface {
 	// FindJob returns the job with the given id. Returns ENOTFOUND.
 	FindJob(ctx context.Context, id uuid.UUID) (*Job, error)
 
-	// ListJobs returns the owner's jobs, newest first.
-	ListJobs(ctx context.Context, owner string, limit int) ([]*Job, error)
+	// ListJobs returns the jobs f selects, newest first (by creation time, then id), at most
+	// f.Limit of them.
+	ListJobs(ctx context.Context, f *JobFilter) ([]*Job, error)
+
+	// CountJobs counts the owner's jobs by status; a status with no job is absent.
+	CountJobs(ctx context.Context, owner string) (map[Status]int64, error)
+
+	// CountJobsByType counts every tenant's jobs by type and status, for metrics.
+	CountJobsByType(ctx context.Context) ([]JobCount, error)
 
 	// JobEvents returns the job's history, oldest first.
 	JobEvents(ctx context.Context, id uuid.UUID) ([]Event, error)
@@ -107,6 +114,35 @@ type JobStore interface {
 	FailJob(ctx context.Context, id uuid.UUID, message, actor string) (bool, error)
 }
 
+// JobFilter selects the jobs of a listing. Empty fields select everything.
+type JobFilter struct {
+	// Owner is the tenant whose jobs are listed; it is always required.
+	Owner    string
+	Statuses []Status
+	Types    []JobType
+	// CreatedFrom and CreatedBefore bound the jobs' creation time: from inclusive, before
+	// exclusive.
+	CreatedFrom, CreatedBefore *time.Time
+	// UpdatedFrom selects the jobs changed at or after it.
+	UpdatedFrom *time.Time
+	// After continues a listing after the last job of the previous page.
+	After *JobCursor
+	Limit int
+}
+
+// JobCursor is a position in a listing's order: the last job a page showed.
+type JobCursor struct {
+	CreatedAt time.Time
+	ID        uuid.UUID
+}
+
+// JobCount is how many jobs of one type are in one status.
+type JobCount struct {
+	Type   JobType
+	Status Status
+	N      int64
+}
+
 // Batch is what one batch of a run commits.
 type Batch struct {
 	JobID uuid.UUID
@@ -126,7 +162,8 @@ type Batch struct {
 	// returns minus the units it removed, so done counts down.
 	Apply func(ctx context.Context, tx Tx) (int64, error)
 	// ResetDone sets done to 0 after the rest: the end of a rollback, when nothing of the
-	// job's work is left.
+	// job's work is left. It records that the rollback ended and enqueues the first run of a
+	// restarted job waiting for it.
 	ResetDone bool
 	// Continue enqueues the next run of the same epoch and releases the lease to it (a
 	// bounded run handing over, or a draining process handing back).
@@ -170,6 +207,12 @@ type CustomerStore interface {
 
 	// SeedCustomers inserts n generated customers as fast as the database allows.
 	SeedCustomers(ctx context.Context, n int64, gen func(i int64) Customer) error
+
+	// SeedDemoCustomers leaves exactly the n demo customers gen makes, however often it
+	// runs: when the demo customers are already those n it changes nothing, and otherwise
+	// it replaces the demo customers (only them) by these, in chunks (a seed that dies
+	// midway is redone by the next). It reports whether it inserted them.
+	SeedDemoCustomers(ctx context.Context, n int64, gen func(i int64) Customer) (inserted bool, err error)
 }
 
 // CustomerQuery selects the customers of an export: created in [From, To), with an id at
@@ -206,6 +249,19 @@ type Upload struct {
 	// Records is the number of CSV records in the file, known once the transfer is complete.
 	Records  *int64
 	Complete bool
+	// SpoolRemoved says the file is gone: the job ended longer ago than the spool retention.
+	SpoolRemoved bool
+}
+
+// Restart is a new upload job over an old one's file: fix and restart (docs/restart.md).
+type Restart struct {
+	// Of is the job restarted.
+	Of uuid.UUID
+	// Job is the new job, from its kind's NewJob, with its ID and Owner set.
+	Job *Job
+	// SpoolKey is where the new job's own copy of the file is stored.
+	SpoolKey string
+	Actor    string
 }
 
 // UploadStore keeps the state of upload jobs' file transfers.
@@ -229,6 +285,22 @@ type UploadStore interface {
 
 	// FindUpload returns the job's transfer. Returns ENOTFOUND when none began.
 	FindUpload(ctx context.Context, jobID uuid.UUID) (*Upload, error)
+
+	// RestartJob creates r.Job over r.Of's complete file, in one transaction: it revokes the
+	// old job when it still runs or is paused (CheckRestart says which jobs may restart),
+	// links the two jobs both ways, and enqueues the new job's first run unless the old job's
+	// rollback has not ended: then the new job stays CREATED, waiting for it, and the end of
+	// that rollback enqueues it (CommitBatch with ResetDone). It returns the old job as
+	// stored after the restart. Returns ENOTFOUND, ECONFLICT naming the status of a job that
+	// cannot restart, or EGONE when its file is no longer kept.
+	RestartJob(ctx context.Context, r *Restart) (old *Job, err error)
+
+	// EndedSpools returns up to limit uploads whose jobs ended (COMPLETED, FAILED, REVOKED)
+	// before the given time and whose spools were not yet removed.
+	EndedSpools(ctx context.Context, before time.Time, limit int) ([]*Upload, error)
+
+	// SpoolRemoved records that the job's spool was removed: the job cannot restart any more.
+	SpoolRemoved(ctx context.Context, jobID uuid.UUID) error
 }
 
 // Store is everything Reins keeps in its database.
@@ -254,6 +326,24 @@ type Notifier interface {
 	// Subscribe returns a channel that receives a value after each signal for the job, and
 	// a function that ends the subscription.
 	Subscribe(jobID uuid.UUID) (<-chan struct{}, func())
+
+	// ChangeFeed carries every change of every job, for live events.
+	ChangeFeed
+}
+
+// Change says that a job changed, for live watchers: its status (and perhaps more), or only
+// its progress (counters, transfer bytes).
+type Change struct {
+	JobID  uuid.UUID
+	Status bool
+}
+
+// ChangeFeed carries every change of every job to the watchers in every process (live
+// events): LISTEN/NOTIFY on Postgres, in process on SQLite. The store publishes a change in
+// the transaction that makes it, so a committed change is never left out.
+type ChangeFeed interface {
+	// Watch returns a watcher of the changes made from now on, in every process; stop ends it.
+	Watch() (w *Watcher, stop func())
 }
 
 // Queue is the River client that works runs in this process.

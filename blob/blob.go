@@ -107,3 +107,44 @@ func (s *Store) Exists(key string) (bool, error) {
 	}
 	return err == nil, err
 }
+
+// Link stores the blob at from also at to, without copying when the file system allows (a
+// hard link; the two are then never written again), by copying otherwise. Returns ENOTFOUND
+// when from does not exist.
+func (s *Store) Link(from, to string) error {
+	src, err := s.path(from)
+	if err != nil {
+		return err
+	}
+	dst, err := s.path(to)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(src); errors.Is(err, fs.ErrNotExist) {
+		return reins.Errorf(reins.ENOTFOUND, "file %s not found", from)
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	if err := os.Link(src, dst); err == nil {
+		return nil
+	}
+	in, err := s.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := s.OpenWriter(to, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}

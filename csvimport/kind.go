@@ -79,9 +79,9 @@ func (*Kind) Undo(ctx context.Context, tx reins.Tx, job *reins.Job, limit int) (
 		(SELECT id FROM customers WHERE job_id = $1 LIMIT $2)`, job.ID, limit)
 }
 
-// Discard implements reins.Kind: it deletes the spool.
+// Discard implements reins.Kind: a whole file is kept for restart (upload.Discard).
 func (k *Kind) Discard(_ context.Context, job *reins.Job) error {
-	return k.Blob.DeletePrefix(upload.Prefix(job.ID))
+	return upload.Discard(k.Blob, job)
 }
 
 // Present implements reins.Kind: the rows skipped under on_error=skip.

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/riverqueue/river"
 
@@ -25,7 +26,7 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[reins.RunArgs]) err
 		return err
 	}
 	// Out of attempts, or bad input that no retry can mend: the job fails for good.
-	w.engine.log.Error("reins: job failed", "job_id", job.Args.JobID, "error", err)
+	w.engine.log.Error("reins: job failed", "job_id", job.Args.JobID, "error", reins.ErrorMessage(err))
 	return w.engine.fail(context.WithoutCancel(ctx), job.Args, err)
 }
 
@@ -121,6 +122,7 @@ func (e *Engine) rollback(ctx context.Context, h *Hold, kind reins.Kind) error {
 	meter := newRateMeter()
 	for {
 		undone := int64(0)
+		began := time.Now()
 		_, err := e.store.CommitBatch(ctx, &reins.Batch{JobID: job.ID, Epoch: job.Epoch, Kind: reins.RunRollback,
 			Lease: h.lease, Checkpoint: job.Checkpoint, RatePerS: meter.rate(),
 			Apply: func(ctx context.Context, tx reins.Tx) (int64, error) {
@@ -134,6 +136,7 @@ func (e *Engine) rollback(ctx context.Context, h *Hold, kind reins.Kind) error {
 			return err
 		}
 		meter.add(undone)
+		e.cfg.Observer.BatchCommitted(job.Type, reins.RunRollback, undone, time.Since(began))
 		if undone == 0 {
 			break
 		}

@@ -51,6 +51,12 @@ func newHarness(t testing.TB, backend reinstest.Backend, cfg engine.Config) *har
 // newHarnessOn is newHarness on a given blob store, for engines that share one (a cluster).
 func newHarnessOn(t testing.TB, backend reinstest.Backend, b *blob.Store, cfg engine.Config) *harness {
 	t.Helper()
+	return newHarnessWith(t, backend, b, registry.New(registry.Deps{Store: backend, Blob: b}), cfg)
+}
+
+// newHarnessWith is newHarnessOn with the given kinds, for tests that wrap a kind.
+func newHarnessWith(t testing.TB, backend reinstest.Backend, b *blob.Store, kinds *reins.Registry, cfg engine.Config) *harness {
+	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
@@ -59,7 +65,7 @@ func newHarnessOn(t testing.TB, backend reinstest.Backend, b *blob.Store, cfg en
 		// the answer is true, not how fast it came.
 		cfg.CommandWait = waitLimit
 	}
-	e, err := engine.New(backend, registry.New(registry.Deps{Store: backend, Blob: b}), cfg)
+	e, err := engine.New(backend, kinds, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

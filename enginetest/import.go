@@ -94,12 +94,14 @@ func (h *harness) spoolExists(id uuid.UUID) bool {
 	return ok
 }
 
-// waitRolledBack waits until nothing of the job is left: no rows, no spool.
+// waitRolledBack waits until nothing of the job is left: no rows, and no spool unless its
+// file arrived whole (kept for a restart until the spool retention passes).
 func (h *harness) waitRolledBack(id uuid.UUID) {
 	h.t.Helper()
 	h.waitFor(id, "rollback", func(j *reins.Job) bool {
 		rows, _ := h.imported(id)
-		return rows == 0 && j.Done == 0 && !h.spoolExists(id)
+		whole := j.Upload != nil && j.Upload.Complete
+		return rows == 0 && j.Done == 0 && j.RolledBackAt != nil && whole == h.spoolExists(id)
 	})
 }
 

@@ -3,7 +3,6 @@ package http
 import (
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -35,6 +34,11 @@ type jobJSON struct {
 	Run *runJSON `json:"run,omitempty"`
 	// Warnings tell a creating client what was ignored in its request.
 	Warnings []string `json:"warnings,omitempty"`
+	// RestartOf and RestartedAs link a restarted upload job and its successor
+	// (docs/restart.md); WaitingFor names the job whose rollback a restart waits for.
+	RestartOf   *string `json:"restart_of,omitempty"`
+	RestartedAs *string `json:"restarted_as,omitempty"`
+	WaitingFor  *string `json:"waiting_for,omitempty"`
 
 	kind map[string]any
 }
@@ -87,6 +91,14 @@ func optTime(t *time.Time) *string {
 	return &s
 }
 
+func optID(id *uuid.UUID) *string {
+	if id == nil {
+		return nil
+	}
+	s := id.String()
+	return &s
+}
+
 // toJobJSON renders a job; a kind that is not registered shows only the common fields.
 func (s *Server) toJobJSON(j *reins.Job) jobJSON {
 	now := time.Now()
@@ -97,6 +109,10 @@ func (s *Server) toJobJSON(j *reins.Job) jobJSON {
 	}
 	if j.Error != "" {
 		out.Error = &j.Error
+	}
+	out.RestartOf, out.RestartedAs = optID(j.RestartOf), optID(j.RestartedAs)
+	if j.WaitsFor != nil && j.Status == reins.StatusCreated {
+		out.WaitingFor = optID(j.WaitsFor)
 	}
 	if j.Lease != nil && j.LeaseOwner != nil && j.LeaseExpiresAt != nil && j.LeaseExpiresAt.After(now) {
 		out.Run = &runJSON{Worker: *j.LeaseOwner, LeaseExpiresAt: rfc3339(*j.LeaseExpiresAt)}
@@ -176,7 +192,9 @@ func (s *Server) handleCommand(w http.ResponseWriter, r *http.Request, id uuid.U
 		s.error(w, r, err)
 		return
 	}
+	began := time.Now()
 	job, err := s.engine.Command(r.Context(), id, cmd, "api")
+	s.metrics.CommandAnswered(cmd, time.Since(began))
 	if err != nil {
 		s.error(w, r, err)
 		return
@@ -207,26 +225,4 @@ func (s *Server) handleJobDetail(w http.ResponseWriter, r *http.Request) {
 		out.History[i] = eventJSON{At: rfc3339(e.At), From: e.From, To: e.To, Actor: e.Actor, Detail: e.Detail}
 	}
 	writeJSON(w, http.StatusOK, out)
-}
-
-func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) {
-	limit := 50
-	if raw := r.URL.Query().Get("limit"); raw != "" {
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > 1000 {
-			s.error(w, r, reins.Errorf(reins.EINVALID, "limit must be a whole number from 1 to 1000, got %s", quote(raw)))
-			return
-		}
-		limit = n
-	}
-	jobs, err := s.engine.Store().ListJobs(r.Context(), s.owner(r), limit)
-	if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	out := make([]jobJSON, len(jobs))
-	for i, j := range jobs {
-		out[i] = brief(s.toJobJSON(j))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"jobs": out})
 }

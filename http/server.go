@@ -3,6 +3,7 @@
 package http
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"github.com/reins-dev/reins"
 	"github.com/reins-dev/reins/blob"
 	"github.com/reins-dev/reins/engine"
+	"github.com/reins-dev/reins/metrics"
 	"github.com/reins-dev/reins/upload"
 )
 
@@ -26,17 +28,30 @@ type Server struct {
 	receiver *upload.Receiver
 	log      *slog.Logger
 	mux      *http.ServeMux
-	// routes are the registered paths, in order (Routes).
-	routes []string
+	// routes are the endpoints registered with route, for the route-walk test.
+	routes []Route
 	guard
+	broker  *broker
+	metrics *metrics.Metrics
 }
+
+// Route is one registered endpoint: its path pattern (as http.ServeMux has it, without the
+// trailing-slash twin) and the methods it answers.
+type Route struct {
+	Pattern string
+	Methods []string
+}
+
+// Routes lists every endpoint the server registered, in registration order.
+func (s *Server) Routes() []Route { return slices.Clone(s.routes) }
 
 // NewServer returns the API server over the engine and the blob store.
 func NewServer(e *engine.Engine, b *blob.Store, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{engine: e, blob: b, log: log, mux: http.NewServeMux(), guard: newGuard()}
+	s := &Server{engine: e, blob: b, log: log, mux: http.NewServeMux(), guard: newGuard(),
+		metrics: metrics.New(e.Store(), e.Kinds().Types(), log)}
 	s.receiver = &upload.Receiver{Engine: e, Blob: b, MaxPause: time.Hour, IdleTimeout: 2 * time.Minute,
 		PollInterval: time.Second, ProgressInterval: 250 * time.Millisecond, Logger: log}
 	// The old API's GETs create jobs (new-job, export): HEAD is served only where GET
@@ -48,32 +63,54 @@ func NewServer(e *engine.Engine, b *blob.Store, log *slog.Logger) *Server {
 	s.route("/api/v1/export", s.handleExport, writes, http.MethodGet)
 	s.route("/api/v1/upload", s.handleUpload, writes, http.MethodPost)
 	s.route("/api/v1/jobs", s.handleListJobs, reads, http.MethodGet)
+	s.route("/api/v1/jobs/summary", s.handleSummary, reads, http.MethodGet)
 	s.route("/api/v1/jobs/{job_id}", s.handleJobDetail, reads, http.MethodGet)
 	s.route("/api/v1/jobs/{job_id}/result", s.handleResult, reads, http.MethodGet)
+	s.route("/api/v1/jobs/{job_id}/restart", s.handleRestart, writes, http.MethodPost)
 	s.route("/api/v1/docs", s.handleDocs, reads, http.MethodGet)
+	s.route("/api/v1/docs/{asset}", s.handleDocsAsset, reads, http.MethodGet)
+	s.route("/api/v1/openapi.json", s.handleOpenAPIJSON, reads, http.MethodGet)
+	s.route("/api/v1/openapi.yaml", s.handleOpenAPIYAML, reads, http.MethodGet)
+	s.route("/api/v1/jobs/{job_id}/events", s.handleJobEvents, streams, http.MethodGet)
+	s.route("/api/v1/events", s.handleEvents, streams, http.MethodGet)
+	s.route("/metrics", s.handleMetrics, streams, http.MethodGet)
+	s.broker = newBroker(s)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, reins.Errorf(reins.ENOTFOUND, "no endpoint at %s", r.URL.Path))
 	})
 	return s
 }
 
-// Whether an endpoint's GET only reads, so HEAD may be served by it.
+// Shutdown ends the live event streams (which never end on their own) and stops delivering
+// events, so a graceful shutdown of the HTTP server does not wait for them: register it with
+// http.Server.RegisterOnShutdown.
+func (s *Server) Shutdown() { s.broker.close() }
+
+// access says what an endpoint's GET does, which decides HEAD and the cross-site check.
+type access int
+
 const (
-	reads  = true
-	writes = false
+	// reads: the GET only reads, so HEAD is served too.
+	reads access = iota
+	// writes: the GET creates a job (the old API), so a browser's cross-site GET is refused.
+	writes
+	// streams: a GET that streams until the client leaves (events) or is scraped
+	// (metrics): no HEAD, which would only hold a connection open for nothing.
+	streams
 )
 
 // route registers h at exactly path, with and without a trailing slash (and nothing below
 // it), answering a method that is not allowed with a JSON 405 (the mux's own answer is
 // plain text).
-func (s *Server) route(path string, h http.HandlerFunc, headOK bool, methods ...string) {
-	if headOK && slices.Contains(methods, http.MethodGet) {
+func (s *Server) route(path string, h http.HandlerFunc, a access, methods ...string) {
+	if a == reads && slices.Contains(methods, http.MethodGet) {
 		methods = append(methods, http.MethodHead)
 	}
 	allowed := strings.Join(methods, ", ")
+	s.routes = append(s.routes, Route{Pattern: path, Methods: slices.Clone(methods)})
 	handler := func(w http.ResponseWriter, r *http.Request) {
 		if slices.Contains(methods, r.Method) {
-			if !headOK && s.refuseCrossSiteGET(w, r) {
+			if a == writes && s.refuseCrossSiteGET(w, r) {
 				return
 			}
 			h(w, r)
@@ -84,26 +121,112 @@ func (s *Server) route(path string, h http.HandlerFunc, headOK bool, methods ...
 	}
 	s.mux.HandleFunc(path, handler)
 	s.mux.HandleFunc(path+"/{$}", handler)
-	s.routes = append(s.routes, path)
 }
 
-// Routes lists the paths registered with route, in registration order.
-func (s *Server) Routes() []string { return slices.Clone(s.routes) }
-
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler. Every request gets a request id (the client's
+// X-Request-Id when it is sane), returned as X-Request-Id, and one access-log line.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := requestID(r.Header.Get("X-Request-Id"))
+	w.Header().Set("X-Request-Id", id)
+	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+	rec := &recorder{ResponseWriter: w}
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			s.log.Error("reins: panic in handler", "path", r.URL.Path, "panic", v)
-			s.error(w, r, reins.Errorf(reins.EINTERNAL, "internal error"))
+			s.log.Error("reins: panic in handler", "path", r.URL.Path, "panic", v, "request_id", id)
+			s.error(rec, r, reins.Errorf(reins.EINTERNAL, "internal error"))
 		}
+		// The mux set r.Pattern and the path values on r as it matched.
+		attrs := []slog.Attr{slog.String("method", r.Method), slog.String("route", routeOf(r.Pattern)),
+			slog.Int("status", rec.status()), slog.Duration("duration", time.Since(start)),
+			slog.Int64("bytes", rec.bytes), slog.String("request_id", id)}
+		if job := cmp.Or(r.PathValue("job_id"), r.URL.Query().Get("job_id")); job != "" {
+			attrs = append(attrs, slog.String("job_id", reins.Shorten(job, 40)))
+		}
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "reins: request", attrs...)
+		s.metrics.RequestServed(routeOf(r.Pattern), r.Method, rec.status())
 	}()
-	if r, ok := s.protect(w, r); ok {
-		s.mux.ServeHTTP(w, r)
+	// The tenant's request replaces r, so the access log sees what the mux matched.
+	protected, ok := s.protect(rec, r)
+	if !ok {
+		return
 	}
+	r = protected
+	s.mux.ServeHTTP(rec, r)
+}
+
+// routeOf is the route a mux pattern stands for: its path without the trailing-slash twin's
+// "/{$}", or "unmatched".
+func routeOf(pattern string) string {
+	if pattern == "" {
+		return "unmatched"
+	}
+	if p := strings.TrimSuffix(pattern, "/{$}"); p != "" {
+		return p
+	}
+	return "/"
+}
+
+type requestIDKey struct{}
+
+// RequestID is the id of the request ctx belongs to, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// requestID keeps a client's request id when it is sane (1 to 128 letters, digits and
+// ._:- ), so a proxy's id follows the request, and makes a new one otherwise.
+func requestID(given string) string {
+	if len(given) >= 1 && len(given) <= 128 && strings.IndexFunc(given, func(c rune) bool {
+		return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("._:-", c))
+	}) < 0 {
+		return given
+	}
+	return uuid.NewString()
+}
+
+// recorder notes the status and size of an answer for the access log. It passes Flush on
+// (event streams) and unwraps for http.ResponseController (upload deadlines).
+type recorder struct {
+	http.ResponseWriter
+	code  int
+	bytes int64
+}
+
+func (rec *recorder) WriteHeader(code int) {
+	if rec.code == 0 {
+		rec.code = code
+	}
+	rec.ResponseWriter.WriteHeader(code)
+}
+
+func (rec *recorder) Write(p []byte) (int, error) {
+	if rec.code == 0 {
+		rec.code = http.StatusOK
+	}
+	n, err := rec.ResponseWriter.Write(p)
+	rec.bytes += int64(n)
+	return n, err
+}
+
+func (rec *recorder) Flush() {
+	if rec.code == 0 {
+		rec.code = http.StatusOK
+	}
+	_ = http.NewResponseController(rec.ResponseWriter).Flush() // as http.Flusher: nothing to do on failure
+}
+
+func (rec *recorder) Unwrap() http.ResponseWriter { return rec.ResponseWriter }
+
+func (rec *recorder) status() int {
+	if rec.code == 0 {
+		return http.StatusOK
+	}
+	return rec.code
 }
 
 // statusOf maps each error code to its HTTP status: the one place that does.
@@ -124,6 +247,10 @@ var statusOf = map[string]int{
 	reins.ETOOMANY:      http.StatusTooManyRequests,
 }
 
+// statusClientClosed is the access log's status for a request its client abandoned (no
+// client sees it), as nginx logs it.
+const statusClientClosed = 499
+
 // error writes err as {"error_message": ...} with its code's status. Only internal errors
 // are logged as errors.
 func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
@@ -132,10 +259,19 @@ func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
 	if !ok {
 		status = http.StatusInternalServerError
 	}
-	if code == reins.EINTERNAL {
-		s.log.Error("reins: internal error", "method", r.Method, "path", r.URL.Path, "error", err)
-	} else if code == reins.EUNAVAILABLE {
-		s.log.Warn("reins: database unavailable", "path", r.URL.Path, "error", err)
+	gone := r.Context().Err() != nil && (code == reins.EINTERNAL || code == reins.EUNAVAILABLE)
+	switch {
+	case gone:
+		// The client went away (or the server is shutting down): what failed was waiting
+		// for it, not Reins. Nobody reads this answer.
+		s.log.Info("reins: request ended by the client", "method", r.Method, "path", r.URL.Path,
+			"request_id", RequestID(r.Context()), "error", err)
+		status = statusClientClosed
+	case code == reins.EINTERNAL:
+		s.log.Error("reins: internal error", "method", r.Method, "path", r.URL.Path,
+			"request_id", RequestID(r.Context()), "error", err)
+	case code == reins.EUNAVAILABLE:
+		s.log.Warn("reins: database unavailable", "path", r.URL.Path, "request_id", RequestID(r.Context()), "error", err)
 		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, status, map[string]string{"error_message": reins.ErrorMessage(err)})

@@ -3,17 +3,41 @@ package postgres
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/reins-dev/reins"
 	"github.com/reins-dev/reins/sqlstore"
 )
 
-// channel is the LISTEN/NOTIFY channel that carries job ids.
-const channel = "reins_job"
+// The LISTEN/NOTIFY channels: channel carries job ids for the signals between commands and
+// runs; changeChannel carries every change of a job for live watchers (encodeChange).
+const (
+	channel       = "reins_job"
+	changeChannel = "reins_change"
+)
+
+// encodeChange renders a change as a notification's payload: the job id, then "s" for a
+// change of status or "p" for progress only.
+func encodeChange(c reins.Change) string {
+	if c.Status {
+		return c.JobID.String() + " s"
+	}
+	return c.JobID.String() + " p"
+}
+
+func decodeChange(payload string) (reins.Change, bool) {
+	id, kind, _ := strings.Cut(payload, " ")
+	jobID, err := uuid.Parse(id)
+	if err != nil {
+		return reins.Change{}, false
+	}
+	return reins.Change{JobID: jobID, Status: kind != "p"}, true
+}
 
 // Notifier implements reins.Notifier with LISTEN/NOTIFY, so a command given to any process
 // reaches the run in whichever process holds it, and the run's acknowledgement reaches the
@@ -76,8 +100,10 @@ func (n *Notifier) listenOnce(ctx context.Context, first *bool) error {
 	// The connection leaves the pool for good: a LISTENing session must not serve queries.
 	pgConn := conn.Hijack()
 	defer pgConn.Close(context.Background())
-	if _, err := pgConn.Exec(ctx, "LISTEN "+channel); err != nil {
-		return err
+	for _, ch := range []string{channel, changeChannel} {
+		if _, err := pgConn.Exec(ctx, "LISTEN "+ch); err != nil {
+			return err
+		}
 	}
 	if *first {
 		close(n.ready)
@@ -90,7 +116,11 @@ func (n *Notifier) listenOnce(ctx context.Context, first *bool) error {
 		if err != nil {
 			return err
 		}
-		if id, err := uuid.Parse(note.Payload); err == nil {
+		if note.Channel == changeChannel {
+			if c, ok := decodeChange(note.Payload); ok {
+				n.PublishChange(c)
+			}
+		} else if id, err := uuid.Parse(note.Payload); err == nil {
 			n.Publish(id)
 		}
 	}

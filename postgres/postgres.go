@@ -57,6 +57,12 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
+	// Reach the database before listening on it: a wrong host or port is one clear error,
+	// not a LISTEN warning first.
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to postgres: %w", err)
+	}
 	db := &DB{pool: pool, driver: riverpgxv5.New(pool)}
 	if db.inserter, err = river.NewClient(db.driver, &river.Config{MaxAttempts: reins.RunMaxAttempts}); err != nil {
 		pool.Close()
@@ -137,6 +143,17 @@ func (c *conn) Begin(ctx context.Context) (sqlstore.Tx, error) {
 }
 
 func (c *conn) ForUpdate() string { return " FOR UPDATE OF j" }
+
+// Publish implements sqlstore.Conn with NOTIFY, which Postgres delivers when (and only if)
+// the transaction commits.
+func (c *conn) Publish(ctx context.Context, tx sqlstore.Tx, ch reins.Change) error {
+	var q pgxQuerier = c.db.pool
+	if t, ok := tx.(*txn); ok {
+		q = t.tx
+	}
+	_, err := q.Exec(ctx, `SELECT pg_notify($1, $2)`, changeChannel, encodeChange(ch))
+	return err
+}
 
 func (c *conn) IsNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
 

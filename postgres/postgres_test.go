@@ -17,4 +17,6 @@ func TestBehaviour(t *testing.T) {
 	enginetest.ExerciseRecovery(t, reinstest.OpenPostgres)
 	enginetest.ExerciseSnapshot(t, reinstest.OpenPostgres)
 	enginetest.ExerciseKinds(t, reinstest.OpenPostgres)
+	enginetest.ExerciseStory(t, reinstest.OpenPostgres)
+	enginetest.ExerciseWatching(t, reinstest.OpenPostgres)
 }

@@ -126,6 +126,17 @@ func (c *conn) Begin(ctx context.Context) (sqlstore.Tx, error) {
 
 func (c *conn) ForUpdate() string { return "" }
 
+// Publish implements sqlstore.Conn: a change made in a transaction reaches the watchers once
+// the transaction commits.
+func (c *conn) Publish(_ context.Context, tx sqlstore.Tx, ch reins.Change) error {
+	if t, ok := tx.(*txn); ok {
+		t.changes = append(t.changes, ch)
+		return nil
+	}
+	c.db.PublishChange(ch)
+	return nil
+}
+
 func (c *conn) IsNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
 
 // IsUnavailable is false: an embedded file does not go away like a server.
@@ -136,9 +147,20 @@ type txn struct {
 	querier
 	tx *sql.Tx
 	db *DB
+	// changes are published once the transaction commits.
+	changes []reins.Change
 }
 
-func (t *txn) Commit(context.Context) error   { return t.tx.Commit() }
+func (t *txn) Commit(context.Context) error {
+	if err := t.tx.Commit(); err != nil {
+		return err
+	}
+	for _, ch := range t.changes {
+		t.db.PublishChange(ch)
+	}
+	return nil
+}
+
 func (t *txn) Rollback(context.Context) error { return t.tx.Rollback() }
 
 func (t *txn) InsertRun(ctx context.Context, args reins.RunArgs) error {

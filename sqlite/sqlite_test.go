@@ -14,4 +14,6 @@ func TestBehaviour(t *testing.T) {
 	enginetest.ExerciseRecovery(t, reinstest.OpenSQLite)
 	enginetest.ExerciseSnapshot(t, reinstest.OpenSQLite)
 	enginetest.ExerciseKinds(t, reinstest.OpenSQLite)
+	enginetest.ExerciseStory(t, reinstest.OpenSQLite)
+	enginetest.ExerciseWatching(t, reinstest.OpenSQLite)
 }

@@ -129,3 +129,50 @@ func (s *Store) SeedCustomers(ctx context.Context, n int64, gen func(i int64) re
 	}
 	return nil
 }
+
+// demoColumns are the columns SeedDemoCustomers fills: a customer's and its place in the seed.
+var demoColumns = []string{"first_name", "last_name", "address", "email", "age", "company", "created_at", "demo_of", "demo_index"}
+
+// SeedDemoCustomers implements reins.CustomerStore. Demo customers are the rows with demo_of
+// set: the n of the seed that made them, and their index in it. The old demo customers are
+// deleted and the new ones inserted in chunks, each its own transaction, so that a server
+// running meanwhile (on SQLite, the only writer at a time) is held up for a chunk at most; a
+// seed that dies midway leaves a count that the next one finds wrong, and redoes.
+func (s *Store) SeedDemoCustomers(ctx context.Context, n int64, gen func(i int64) reins.Customer) (bool, error) {
+	var all, same int64
+	if err := s.conn.QueryRow(ctx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN demo_of = $1 THEN 1 ELSE 0 END), 0)
+		FROM customers WHERE demo_of IS NOT NULL`, n).Scan(&all, &same); err != nil {
+		return false, s.wrap(fmt.Errorf("count demo customers: %w", err))
+	}
+	if all == n && same == n {
+		return false, nil
+	}
+	for {
+		deleted, err := s.conn.Exec(ctx, `DELETE FROM customers WHERE id IN
+			(SELECT id FROM customers WHERE demo_of IS NOT NULL LIMIT $1)`, seedChunk)
+		if err != nil {
+			return false, s.wrap(fmt.Errorf("delete demo customers: %w", err))
+		}
+		if deleted == 0 {
+			break
+		}
+	}
+	buf := make([]reins.Customer, 0, seedChunk)
+	for start := int64(0); start < n; start += seedChunk {
+		buf = buf[:0]
+		for i := start; i < n && i < start+seedChunk; i++ {
+			buf = append(buf, gen(i))
+		}
+		err := s.inTx(ctx, func(tx Tx) error {
+			return tx.BulkInsert(ctx, "customers", demoColumns, len(buf), func(i int, dst []any) {
+				c := &buf[i]
+				dst[0], dst[1], dst[2], dst[3], dst[4], dst[5], dst[6], dst[7], dst[8] =
+					c.FirstName, c.LastName, c.Address, c.Email, c.Age, c.Company, c.CreatedAt, n, start+int64(i)
+			})
+		})
+		if err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}

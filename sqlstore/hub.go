@@ -4,17 +4,46 @@ import (
 	"sync"
 
 	"github.com/google/uuid"
+
+	"github.com/reins-dev/reins"
 )
 
 // Hub delivers job signals to the subscribers in this process. The postgres package feeds
 // it from LISTEN; the sqlite package, whose cluster is one process, feeds it directly.
 type Hub struct {
-	mu   sync.Mutex
-	subs map[uuid.UUID]map[chan struct{}]struct{}
+	mu       sync.Mutex
+	subs     map[uuid.UUID]map[chan struct{}]struct{}
+	watchers map[*reins.Watcher]struct{}
 }
 
+var _ reins.ChangeFeed = (*Hub)(nil)
+
 // NewHub returns an empty Hub.
-func NewHub() *Hub { return &Hub{subs: make(map[uuid.UUID]map[chan struct{}]struct{})} }
+func NewHub() *Hub {
+	return &Hub{subs: make(map[uuid.UUID]map[chan struct{}]struct{}), watchers: make(map[*reins.Watcher]struct{})}
+}
+
+// Watch implements reins.ChangeFeed.
+func (h *Hub) Watch() (*reins.Watcher, func()) {
+	w := reins.NewWatcher()
+	h.mu.Lock()
+	h.watchers[w] = struct{}{}
+	h.mu.Unlock()
+	return w, func() {
+		h.mu.Lock()
+		delete(h.watchers, w)
+		h.mu.Unlock()
+	}
+}
+
+// PublishChange hands a job change to every watcher in this process.
+func (h *Hub) PublishChange(c reins.Change) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for w := range h.watchers {
+		w.Add(c)
+	}
+}
 
 // Subscribe implements reins.Notifier's Subscribe. A signal never blocks the publisher: a
 // subscriber that has not consumed the previous signal still holds one pending.
@@ -49,12 +78,16 @@ func (h *Hub) Publish(jobID uuid.UUID) {
 }
 
 // PublishAll signals every subscriber of every job, for when signals may have been missed
-// (a lost LISTEN connection): each wakes up and re-reads its job.
+// (a lost LISTEN connection): each wakes up and re-reads its job, and each watcher learns
+// that every job may have changed.
 func (h *Hub) PublishAll() {
 	h.mu.Lock()
 	ids := make([]uuid.UUID, 0, len(h.subs))
 	for id := range h.subs {
 		ids = append(ids, id)
+	}
+	for w := range h.watchers {
+		w.Resync()
 	}
 	h.mu.Unlock()
 	for _, id := range ids {

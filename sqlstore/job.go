@@ -17,7 +17,8 @@ import (
 const jobSelect = `SELECT j.id, j.job_type, j.status, j.owner, j.params, j.run_epoch, j.done, j.total, j.active_ms,
 	j.checkpoint, j.error, j.created_at, j.updated_at, j.started_at, j.finished_at, j.lease_token, j.lease_expires_at,
 	j.lease_owner, j.lease_kind, j.lease_epoch, j.rate_per_s, j.rate_at,
-	u.file_name, u.spool_key, u.received, u.expected, u.records, u.complete
+	u.file_name, u.spool_key, u.received, u.expected, u.records, u.complete,
+	j.restart_of, j.restarted_as, j.waits_for, j.rolled_back_at, u.spool_removed_at
 	FROM reins_jobs j LEFT JOIN reins_uploads u ON u.job_id = j.id`
 
 func scanJob(row Row) (*reins.Job, error) {
@@ -27,14 +28,17 @@ func scanJob(row Row) (*reins.Job, error) {
 	var leaseEpoch, received *int64
 	var complete *bool
 	var u reins.Upload
+	var spoolRemoved *time.Time
 	if err := row.Scan(&j.ID, &j.Type, &j.Status, &j.Owner, &params, &j.Epoch, &j.Done, &j.Total,
 		&j.ActiveMillis, &checkpoint, &j.Error, &j.CreatedAt, &j.UpdatedAt, &j.StartedAt, &j.FinishedAt,
 		&j.Lease, &j.LeaseExpiresAt, &j.LeaseOwner, &leaseKind, &leaseEpoch, &j.RatePerS, &j.RateAt,
-		&fileName, &spoolKey, &received, &u.Expected, &u.Records, &complete); err != nil {
+		&fileName, &spoolKey, &received, &u.Expected, &u.Records, &complete,
+		&j.RestartOf, &j.RestartedAs, &j.WaitsFor, &j.RolledBackAt, &spoolRemoved); err != nil {
 		return nil, err
 	}
 	if fileName != nil {
 		u.JobID, u.FileName, u.SpoolKey, u.Received, u.Complete = j.ID, *fileName, *spoolKey, *received, *complete
+		u.SpoolRemoved = spoolRemoved != nil
 		j.Upload = &u
 	}
 	if leaseKind != nil {
@@ -81,7 +85,7 @@ func (s *Store) CreateJob(ctx context.Context, job *reins.Job, actor string, run
 			jsonText(job.Checkpoint), now); err != nil {
 			return fmt.Errorf("insert job: %w", err)
 		}
-		if err := insertEvent(ctx, tx, job.ID, "", job.Status, actor, "", now); err != nil {
+		if err := s.insertEvent(ctx, tx, job.ID, "", job.Status, actor, "", now); err != nil {
 			return err
 		}
 		if run != reins.RunNone && job.Status == reins.StatusCreated {
@@ -91,12 +95,14 @@ func (s *Store) CreateJob(ctx context.Context, job *reins.Job, actor string, run
 	})
 }
 
-func insertEvent(ctx context.Context, q Querier, id uuid.UUID, from, to reins.Status, actor, detail string, now time.Time) error {
-	if _, err := q.Exec(ctx, `INSERT INTO reins_job_events (job_id, at, from_status, to_status, actor, detail)
+// insertEvent records a change of the job's status in its history and publishes it to the
+// change feed, inside tx.
+func (s *Store) insertEvent(ctx context.Context, tx Tx, id uuid.UUID, from, to reins.Status, actor, detail string, now time.Time) error {
+	if _, err := tx.Exec(ctx, `INSERT INTO reins_job_events (job_id, at, from_status, to_status, actor, detail)
 		VALUES ($1, $2, $3, $4, $5, $6)`, id, now, from, to, actor, detail); err != nil {
 		return fmt.Errorf("insert job event: %w", err)
 	}
-	return nil
+	return s.changed(ctx, tx, id, true)
 }
 
 // FindJob implements reins.JobStore.
@@ -113,25 +119,6 @@ func (s *Store) findJob(ctx context.Context, q Querier, id uuid.UUID, suffix str
 		return nil, s.wrap(err)
 	}
 	return job, nil
-}
-
-// ListJobs implements reins.JobStore.
-func (s *Store) ListJobs(ctx context.Context, owner string, limit int) ([]*reins.Job, error) {
-	rows, err := s.conn.Query(ctx, jobSelect+` WHERE j.owner = $1
-		ORDER BY j.created_at DESC, j.id LIMIT $2`, owner, limit)
-	if err != nil {
-		return nil, s.wrap(err)
-	}
-	defer rows.Close()
-	var jobs []*reins.Job
-	for rows.Next() {
-		job, err := scanJob(rows)
-		if err != nil {
-			return nil, err
-		}
-		jobs = append(jobs, job)
-	}
-	return jobs, s.wrap(rows.Err())
 }
 
 // JobEvents implements reins.JobStore.
@@ -181,8 +168,15 @@ func (s *Store) ApplyCommand(ctx context.Context, id uuid.UUID, cmd reins.Comman
 			finished_at = $5 WHERE id = $1`, id, job.Status, job.Epoch, now, job.FinishedAt); err != nil {
 			return fmt.Errorf("update job: %w", err)
 		}
-		if err := insertEvent(ctx, tx, id, from, t.To, actor, string(cmd), now); err != nil {
+		if err := s.insertEvent(ctx, tx, id, from, t.To, actor, string(cmd), now); err != nil {
 			return err
+		}
+		if t.Run == reins.RunProcess {
+			// A restarted job resumed while the old job still rolls back: the end of that
+			// rollback enqueues its run.
+			if waiting, err := waitsForRollback(ctx, tx, job); err != nil || waiting {
+				return err
+			}
 		}
 		if t.Run != reins.RunNone {
 			return tx.InsertRun(ctx, reins.RunArgs{JobID: id, Epoch: job.Epoch, Run: t.Run})
@@ -252,9 +246,15 @@ func (s *Store) CommitBatch(ctx context.Context, b *reins.Batch) (*reins.BatchRe
 				}
 			}
 		}
+		if err := s.changed(ctx, tx, b.JobID, false); err != nil {
+			return err
+		}
 		if b.ResetDone {
-			if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET done = 0 WHERE id = $1`, b.JobID); err != nil {
+			if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET done = 0, rolled_back_at = $2 WHERE id = $1`, b.JobID, now); err != nil {
 				return fmt.Errorf("reset done: %w", err)
+			}
+			if err := releaseWaiting(ctx, tx, b.JobID); err != nil {
+				return err
 			}
 		}
 		if b.Continue {
@@ -309,7 +309,7 @@ func (s *Store) FinishRun(ctx context.Context, f *reins.Finish) (bool, error) {
 		if f.Error != "" {
 			detail = f.Error
 		}
-		return insertEvent(ctx, tx, f.JobID, job.Status, t.To, f.Actor, detail, now)
+		return s.insertEvent(ctx, tx, f.JobID, job.Status, t.To, f.Actor, detail, now)
 	})
 	return done, err
 }
@@ -341,7 +341,7 @@ func (s *Store) failInTx(ctx context.Context, tx Tx, job *reins.Job, message, ac
 		WHERE id = $1`, job.ID, reins.StatusFailed, message, epoch, now); err != nil {
 		return fmt.Errorf("fail job: %w", err)
 	}
-	if err := insertEvent(ctx, tx, job.ID, job.Status, reins.StatusFailed, actor, message, now); err != nil {
+	if err := s.insertEvent(ctx, tx, job.ID, job.Status, reins.StatusFailed, actor, message, now); err != nil {
 		return err
 	}
 	return tx.InsertRun(ctx, reins.RunArgs{JobID: job.ID, Epoch: epoch, Run: reins.RunRollback})

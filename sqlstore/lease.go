@@ -32,7 +32,7 @@ func (s *Store) StartRun(ctx context.Context, id uuid.UUID, epoch int64, kind re
 		if kind != reins.RunProcess || job.Status != reins.StatusCreated {
 			return nil
 		}
-		return claimJob(ctx, tx, job, "worker", "", now)
+		return s.claimJob(ctx, tx, job, "worker", "", now)
 	})
 	if err != nil {
 		return nil, err
@@ -68,7 +68,7 @@ func takeLease(ctx context.Context, tx Tx, job *reins.Job, kind reins.RunKind, e
 }
 
 // claimJob moves a CREATED job to STARTED: its first run, or its upload, has begun.
-func claimJob(ctx context.Context, tx Tx, job *reins.Job, actor, detail string, now time.Time) error {
+func (s *Store) claimJob(ctx context.Context, tx Tx, job *reins.Job, actor, detail string, now time.Time) error {
 	t := reins.RunTransitionOf(reins.RunClaimed)
 	from := job.Status
 	job.Status, job.StartedAt, job.UpdatedAt = t.To, &now, now
@@ -76,7 +76,7 @@ func claimJob(ctx context.Context, tx Tx, job *reins.Job, actor, detail string, 
 		WHERE id = $1`, job.ID, job.Status, now); err != nil {
 		return fmt.Errorf("start job: %w", err)
 	}
-	return insertEvent(ctx, tx, job.ID, from, t.To, actor, detail, now)
+	return s.insertEvent(ctx, tx, job.ID, from, t.To, actor, detail, now)
 }
 
 // claimStatuses are the statuses in which a run of each kind may claim a job: a processing

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/reins-dev/reins"
 )
 
@@ -44,6 +46,10 @@ type Conn interface {
 
 	// IsUnavailable reports whether err means the database cannot be reached.
 	IsUnavailable(err error) bool
+
+	// Publish announces c on the change feed: inside tx, delivered once it commits (nothing
+	// if it rolls back), or at once when tx is nil.
+	Publish(ctx context.Context, tx Tx, c reins.Change) error
 }
 
 // Store implements reins.Store on a Conn.
@@ -97,6 +103,14 @@ func (s *Store) inTx(ctx context.Context, fn func(tx Tx) error) error {
 		return s.wrap(err)
 	}
 	return s.wrap(tx.Commit(ctx))
+}
+
+// changed publishes that the job's status (status) or progress changed, inside tx.
+func (s *Store) changed(ctx context.Context, tx Tx, id uuid.UUID, status bool) error {
+	if err := s.conn.Publish(ctx, tx, reins.Change{JobID: id, Status: status}); err != nil {
+		return fmt.Errorf("publish the job's change: %w", err)
+	}
+	return nil
 }
 
 // wrap turns a connection failure into EUNAVAILABLE, leaving other errors as they are.

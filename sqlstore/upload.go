@@ -41,9 +41,9 @@ func (s *Store) BeginUpload(ctx context.Context, u *reins.Upload, actor string, 
 			return err
 		}
 		if job.Status != reins.StatusCreated {
-			return nil
+			return s.changed(ctx, tx, job.ID, false) // the transfer began
 		}
-		return claimJob(ctx, tx, job, actor, "upload", now)
+		return s.claimJob(ctx, tx, job, actor, "upload", now)
 	})
 	if err != nil {
 		return nil, err
@@ -53,8 +53,11 @@ func (s *Store) BeginUpload(ctx context.Context, u *reins.Upload, actor string, 
 
 // UpdateUpload implements reins.UploadStore.
 func (s *Store) UpdateUpload(ctx context.Context, jobID uuid.UUID, received int64) error {
-	_, err := s.conn.Exec(ctx, `UPDATE reins_uploads SET received = $2, updated_at = $3
+	n, err := s.conn.Exec(ctx, `UPDATE reins_uploads SET received = $2, updated_at = $3
 		WHERE job_id = $1 AND NOT complete`, jobID, received, s.Now())
+	if err == nil && n > 0 {
+		err = s.changed(ctx, nil, jobID, false)
+	}
 	return s.wrap(err)
 }
 
@@ -82,6 +85,9 @@ func (s *Store) CompleteUpload(ctx context.Context, jobID, lease uuid.UUID, rece
 			lease_expires_at = NULL WHERE id = $1`, jobID, records, now); err != nil {
 			return fmt.Errorf("set total: %w", err)
 		}
+		if err := s.changed(ctx, tx, jobID, false); err != nil {
+			return err
+		}
 		switch job.Status {
 		case reins.StatusPausing:
 			// The transfer was the job's only work in progress, and it has stopped.
@@ -90,7 +96,7 @@ func (s *Store) CompleteUpload(ctx context.Context, jobID, lease uuid.UUID, rece
 			if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET status = $2 WHERE id = $1`, jobID, job.Status); err != nil {
 				return err
 			}
-			return insertEvent(ctx, tx, jobID, reins.StatusPausing, t.To, "upload", "", now)
+			return s.insertEvent(ctx, tx, jobID, reins.StatusPausing, t.To, "upload", "", now)
 		case reins.StatusPaused:
 			return nil // RESUME enqueues the run
 		}

@@ -97,9 +97,9 @@ func (*Kind) Undo(ctx context.Context, tx reins.Tx, job *reins.Job, limit int) (
 	return tx.Exec(ctx, `DELETE FROM teams WHERE id IN (SELECT id FROM teams WHERE job_id = $1 LIMIT $2)`, job.ID, limit)
 }
 
-// Discard implements reins.Kind: it deletes the sheet's spool.
+// Discard implements reins.Kind: a whole sheet is kept for restart (upload.Discard).
 func (k *Kind) Discard(_ context.Context, job *reins.Job) error {
-	return k.Blob.DeletePrefix(upload.Prefix(job.ID))
+	return upload.Discard(k.Blob, job)
 }
 
 // Present implements reins.Kind: the rows skipped under on_error=skip.

@@ -650,10 +650,16 @@ func testDocsAndHealth(t *testing.T, c *client) {
 		if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
 			t.Errorf("%s: Content-Type %q, want text/html", path, ct)
 		}
+		// The page renders the OpenAPI document, which describes every endpoint
+		// (TestOpenAPIRouteWalk checks it against the routes).
+		if !bodyContains(r.body, "/api/v1/docs/init.js") {
+			t.Errorf("%s does not load the viewer's start-up script", path)
+		}
+		doc := c.get("/api/v1/openapi.json")
 		for _, endpoint := range []string{"/api/v1/new-job", "/api/v1/job-status/", "/api/v1/export",
-			"/api/v1/jobs/", "/result", "/healthz", "PAUSE", "RESUME", "REVOKE", "error_message"} {
-			if !bodyContains(r.body, endpoint) {
-				t.Errorf("%s does not mention %s", path, endpoint)
+			"/api/v1/jobs/", "/result", "/healthz", "PAUSE", "RESUME", "REVOKE", "CONFIRM", "error_message"} {
+			if !bodyContains(doc.body, endpoint) {
+				t.Errorf("the OpenAPI document does not mention %s", endpoint)
 			}
 		}
 		// Offline: nothing is loaded from a CDN.

@@ -83,8 +83,14 @@ type proc struct {
 // is still running.
 func startReins(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: "reins " + strings.Join(args, " "), stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(reinsBinary(t), args...)
+	return startBinary(t, reinsBinary(t), env, args...)
+}
+
+// startBinary is startReins for a given reins binary (an earlier release's, say).
+func startBinary(t *testing.T, bin string, env []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{name: filepath.Base(bin) + " " + strings.Join(args, " "), stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, exited: make(chan struct{})}
+	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = env
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	if err := p.cmd.Start(); err != nil {
@@ -129,8 +135,14 @@ func runReins(t *testing.T, env []string, args ...string) (*proc, int) {
 // mustRun runs the binary and fails the test unless it exits 0.
 func mustRun(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
-	p, code := runReins(t, env, args...)
-	if code != 0 {
+	return mustRunBinary(t, reinsBinary(t), env, args...)
+}
+
+// mustRunBinary is mustRun for a given reins binary.
+func mustRunBinary(t *testing.T, bin string, env []string, args ...string) *proc {
+	t.Helper()
+	p := startBinary(t, bin, env, args...)
+	if code := p.wait(t, waitLimit); code != 0 {
 		t.Fatalf("%s exited %d; stderr:\n%s", p.name, code, p.stderr.String())
 	}
 	return p

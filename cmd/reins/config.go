@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -31,6 +32,8 @@ type Config struct {
 	BatchSize int
 	// Name identifies this process in the jobs it runs (default host:pid).
 	Name string
+	// SpoolRetention is how long an ended upload job's file is kept for a restart.
+	SpoolRetention time.Duration
 
 	// APITokens are "tenant:token" entries separated by commas (REINS_API_TOKENS only: a
 	// flag would show the tokens in the process list).
@@ -47,6 +50,11 @@ type Config struct {
 	BodyTimeout       time.Duration
 	ResultRetention   time.Duration
 	JobRetention      time.Duration
+	// LogFormat is how log lines are written: "text" (key=value) or "json" (one object a line).
+	LogFormat string
+	// Server is the base URL the terminal client talks to; Token its bearer token.
+	Server string
+	Token  string
 }
 
 // DefaultConfig returns the defaults, overridden by REINS_* environment variables. A
@@ -74,7 +82,11 @@ func DefaultConfig() (Config, error) {
 		BodyTimeout:       envDuration("REINS_BODY_TIMEOUT", 30*time.Second, &errs),
 		ResultRetention:   envDuration("REINS_RESULT_RETENTION", 7*24*time.Hour, &errs),
 		JobRetention:      envDuration("REINS_JOB_RETENTION", 90*24*time.Hour, &errs),
+		LogFormat:         env("REINS_LOG_FORMAT", "text"),
+		Server:            env("REINS_SERVER", "http://127.0.0.1:8000"),
+		Token:             env("REINS_TOKEN", ""),
 	}
+	c.SpoolRetention = envDuration("REINS_SPOOL_RETENTION", 24*time.Hour, &errs)
 	return c, errors.Join(errs...)
 }
 
@@ -94,10 +106,14 @@ func (c Config) validate() error {
 		return fmt.Errorf("--batch-size must be at least 1, got %d", c.BatchSize)
 	case c.Grace <= 0:
 		return fmt.Errorf("--grace must be positive, got %s", c.Grace)
+	case c.SpoolRetention <= 0:
+		return fmt.Errorf("--spool-retention must be positive, got %s", c.SpoolRetention)
 	case c.MaxUploadBytes < 0 || c.MaxActiveJobs < 0 || c.MaxJobsPerMinute < 0:
 		return fmt.Errorf("--max-upload-bytes, --max-active-jobs and --max-jobs-per-minute must be 0 (no limit) or more")
 	case c.ReadHeaderTimeout < 0 || c.BodyTimeout < 0 || c.ResultRetention < 0 || c.JobRetention < 0:
 		return fmt.Errorf("--read-header-timeout, --body-timeout, --result-retention and --job-retention must be 0 (none) or more")
+	case c.LogFormat != "text" && c.LogFormat != "json":
+		return fmt.Errorf("--log-format must be text or json, got %q", c.LogFormat)
 	}
 	return nil
 }
@@ -108,6 +124,7 @@ func (c *Config) flagSet(name string, stderr io.Writer, withServer bool) *flag.F
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for the embedded database and job files (REINS_DATA_DIR)")
 	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "Postgres URL; empty runs on embedded SQLite in --data-dir (REINS_DATABASE_URL)")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log lines as text or json (REINS_LOG_FORMAT)")
 	if withServer {
 		fs.StringVar(&c.Addr, "addr", c.Addr, "HOST:PORT to serve HTTP on (REINS_ADDR)")
 		fs.IntVar(&c.Workers, "workers", c.Workers, "runs worked at once; 0 serves the API only (REINS_WORKERS)")
@@ -116,6 +133,7 @@ func (c *Config) flagSet(name string, stderr io.Writer, withServer bool) *flag.F
 		fs.DurationVar(&c.RunBudget, "run-budget", c.RunBudget, "how long one run works before handing over (REINS_RUN_BUDGET)")
 		fs.IntVar(&c.BatchSize, "batch-size", c.BatchSize, "most rows one batch commits (REINS_BATCH_SIZE)")
 		fs.StringVar(&c.Name, "name", c.Name, "this process's name in the jobs it runs; default host:pid (REINS_NAME)")
+		fs.DurationVar(&c.SpoolRetention, "spool-retention", c.SpoolRetention, "how long an ended upload job's file is kept for a restart (REINS_SPOOL_RETENTION)")
 		fs.StringVar(&c.APITokensFile, "api-tokens-file", c.APITokensFile, "file of API tokens, one tenant:token a line; also REINS_API_TOKENS=tenant:token,...; none runs open (REINS_API_TOKENS_FILE)")
 		fs.StringVar(&c.MetricsToken, "metrics-token", c.MetricsToken, "bearer token /metrics asks for; empty leaves it open (REINS_METRICS_TOKEN)")
 		fs.Int64Var(&c.MaxUploadBytes, "max-upload-bytes", c.MaxUploadBytes, "largest upload file in bytes, 0 for no limit (REINS_MAX_UPLOAD_BYTES)")
@@ -125,6 +143,27 @@ func (c *Config) flagSet(name string, stderr io.Writer, withServer bool) *flag.F
 		fs.DurationVar(&c.BodyTimeout, "body-timeout", c.BodyTimeout, "how long a client may take to send a command's or a new job's body; uploads bound their idle time instead (REINS_BODY_TIMEOUT)")
 		fs.DurationVar(&c.ResultRetention, "result-retention", c.ResultRetention, "how long a finished job's result file is kept; then /result answers 410; 0 keeps it (REINS_RESULT_RETENTION)")
 		fs.DurationVar(&c.JobRetention, "job-retention", c.JobRetention, "how long a finished job (its row, history and files) is kept; 0 keeps it (REINS_JOB_RETENTION)")
+	}
+	return fs
+}
+
+// NewLogger returns the logger the configuration asks for, writing to w.
+func (c Config) NewLogger(w io.Writer) *slog.Logger {
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
+}
+
+// clientFlagSet returns a flag set for a terminal-client command bound to c's server and
+// token, and to json when it is not nil.
+func (c *Config) clientFlagSet(name string, stderr io.Writer, json *bool) *flag.FlagSet {
+	fs := flag.NewFlagSet("reins "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.Server, "server", c.Server, "base URL of the Reins server (REINS_SERVER)")
+	fs.StringVar(&c.Token, "token", c.Token, "API token, sent as Authorization: Bearer (REINS_TOKEN)")
+	if json != nil {
+		fs.BoolVar(json, "json", false, "print JSON for scripts instead of tables and bars")
 	}
 	return fs
 }

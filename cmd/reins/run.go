@@ -9,16 +9,21 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/reins-dev/reins"
 	"github.com/reins-dev/reins/blob"
 	"github.com/reins-dev/reins/engine"
 	reinshttp "github.com/reins-dev/reins/http"
+	"github.com/reins-dev/reins/metrics"
 	"github.com/reins-dev/reins/postgres"
 	"github.com/reins-dev/reins/registry"
 	"github.com/reins-dev/reins/sqlite"
+	"github.com/reins-dev/reins/upload"
 )
 
 const usage = `reins runs long data jobs you can pause, resume and revoke at any moment.
@@ -32,7 +37,8 @@ Usage:
 
 Run 'reins COMMAND -h' for a command's flags. With no --database-url, Reins runs on an
 embedded SQLite file in --data-dir.
-`
+
+` + clientUsage
 
 // Run runs the reins command line and returns the process exit code.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -42,6 +48,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		return 0
+	}
+	if isClientCommand(args) {
+		return runClient(ctx, args, os.Stdin, stdout, stderr, nil)
 	}
 	cfg, err := DefaultConfig()
 	if err != nil {
@@ -54,7 +63,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "serve", "worker":
 		mode := args[0]
 		fs = cfg.flagSet(mode, stderr, true)
-		run = func() error { return serve(ctx, cfg, mode, stderr) }
+		run = func() error { return serve(ctx, cfg, mode, slog.Default()) }
 	case "migrate":
 		fs = cfg.flagSet("migrate", stderr, false)
 		run = func() error { return migrate(ctx, cfg, stdout) }
@@ -90,11 +99,30 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "reins %s: %v\n", args[0], err)
 		return 2
 	}
+	// Libraries that log through slog's default (the Postgres notifier) write in the same
+	// format as the rest.
+	logger := cfg.NewLogger(stderr)
+	slog.SetDefault(logger)
 	if err := run(); err != nil {
-		fmt.Fprintf(stderr, "reins %s: %v\n", args[0], err)
+		if cfg.LogFormat == "json" {
+			logger.Error("reins "+args[0]+" failed", "error", humanError(err))
+		} else {
+			fmt.Fprintf(stderr, "reins %s: %s\n", args[0], humanError(err))
+		}
 		return 1
 	}
 	return 0
+}
+
+// humanError is err's text for people: a Reins error's message without its code, wherever
+// it is in the chain (the wrapped error's text is replaced by its message).
+func humanError(err error) string {
+	text := err.Error()
+	var e *reins.Error
+	if errors.As(err, &e) {
+		text = strings.Replace(text, e.Error(), e.Message, 1)
+	}
+	return text
 }
 
 // backend is a database Reins runs on, as the command opens it.
@@ -105,11 +133,27 @@ type backend interface {
 }
 
 // openBackend opens Postgres when cfg has a URL, and the embedded SQLite file otherwise.
+// A failed open returns a nil backend, never a nil *DB in a non-nil interface, which Close
+// would panic on.
 func openBackend(ctx context.Context, cfg Config) (backend, error) {
 	if cfg.DatabaseURL != "" {
-		return postgres.Open(ctx, cfg.DatabaseURL)
+		if scheme, _, ok := strings.Cut(cfg.DatabaseURL, "://"); ok && scheme != "postgres" && scheme != "postgresql" {
+			return nil, fmt.Errorf("--database-url must be a postgres:// URL (Reins runs on Postgres, or on SQLite without a URL), got a %s URL", reins.Shorten(scheme, 20))
+		}
+		db, err := postgres.Open(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return nil, err
+		}
+		return db, nil
 	}
-	return sqlite.Open(cfg.SQLitePath())
+	if info, err := os.Stat(cfg.DataDir); err == nil && !info.IsDir() {
+		return nil, fmt.Errorf("--data-dir %s is a file, not a directory", cfg.DataDir)
+	}
+	db, err := sqlite.Open(cfg.SQLitePath())
+	if err != nil {
+		return nil, fmt.Errorf("--data-dir %s: %w", cfg.DataDir, err)
+	}
+	return db, nil
 }
 
 // Main is a running Reins process: the backend, the engine and the HTTP server. End-to-end
@@ -123,12 +167,17 @@ type Main struct {
 	Logger  *slog.Logger
 	// API is the HTTP API (in serve and worker mode alike).
 	API *reinshttp.Server
+	// Metrics are this process's, served at /metrics (by a worker too).
+	Metrics *metrics.Metrics
 
 	listener net.Listener
 	server   *http.Server
 	served   chan error
 	// cancelRequests cancels every request's context, failing open transfers cleanly.
 	cancelRequests context.CancelFunc
+	// stopSweeper ends the spool sweeper; swept is closed once it has.
+	stopSweeper context.CancelFunc
+	swept       chan struct{}
 	// stopSweep ends the result sweeper.
 	stopSweep context.CancelFunc
 }
@@ -186,6 +235,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return err
 	}
 	kinds := registry.New(registry.Deps{Store: m.Backend, Blob: m.Blob})
+	m.Metrics = metrics.New(m.Backend, kinds.Types(), m.Logger)
 	m.Engine, err = engine.New(m.Backend, kinds, engine.Config{
 		Workers:     m.Config.Workers,
 		BatchSize:   m.Config.BatchSize,
@@ -193,6 +243,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		CommandWait: m.Config.CommandWait,
 		Name:        m.Config.Name,
 		Logger:      m.Logger,
+		Observer:    m.Metrics,
 	})
 	if err != nil {
 		return err
@@ -202,6 +253,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err = m.Engine.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start workers: %w", err)
 	}
+	m.startSweeper()
 	tokens, err := m.Config.tokens()
 	if err != nil {
 		return err
@@ -222,6 +274,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			m.Logger.Info("reins: API tokens required", "tokens", tokens.Len(), "tenants", len(tokens.Tenants()))
 		}
 	}
+	api.UseMetrics(m.Metrics)
 	m.API = api
 	var handler http.Handler = api
 	if m.Mode == "serve" && (m.Config.ResultRetention > 0 || m.Config.JobRetention > 0) {
@@ -239,11 +292,30 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	// its own idle time and pause); idle keep-alive connections are closed after a while.
 	m.server = &http.Server{Handler: handler, ReadHeaderTimeout: m.Config.ReadHeaderTimeout, IdleTimeout: 2 * time.Minute,
 		BaseContext: func(net.Listener) context.Context { return base }}
+	// Event streams never end on their own: they end when the shutdown begins.
+	m.server.RegisterOnShutdown(api.Shutdown)
 	m.served = make(chan error, 1)
 	go func() { m.served <- m.server.Serve(m.listener) }()
 	m.Logger.Info("reins: serving", "mode", m.Mode, "addr", m.listener.Addr().String(),
 		"database", databaseName(m.Config), "workers", m.Config.Workers)
 	return nil
+}
+
+// startSweeper removes the spools of upload jobs ended longer ago than --spool-retention,
+// checking every tenth of it (at most hourly). Every process sweeps; a removal is idempotent.
+func (m *Main) startSweeper() {
+	retention := m.Config.SpoolRetention
+	if retention <= 0 {
+		retention = upload.DefaultSpoolRetention
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m.stopSweeper, m.swept = cancel, make(chan struct{})
+	sw := &upload.Sweeper{Store: m.Backend, Blob: m.Blob, Retention: retention,
+		Interval: min(time.Hour, max(time.Second, retention/10)), Logger: m.Logger}
+	go func() {
+		defer close(m.swept)
+		sw.Run(ctx)
+	}()
 }
 
 // Addr is the address the HTTP server listens on.
@@ -279,6 +351,10 @@ func (m *Main) Close(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	if m.stopSweeper != nil {
+		m.stopSweeper()
+		<-m.swept
+	}
 	errs := []error{serverErr, engineErr}
 	if m.Backend != nil {
 		errs = append(errs, m.Backend.Close())
@@ -286,32 +362,37 @@ func (m *Main) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// databaseName names the database for people: postgres://HOST/NAME (never the user or
+// password), or sqlite:PATH.
 func databaseName(cfg Config) string {
 	if cfg.DatabaseURL != "" {
+		if u, err := url.Parse(cfg.DatabaseURL); err == nil && u.Host != "" {
+			return "postgres://" + u.Host + u.Path
+		}
 		return "postgres"
 	}
 	return "sqlite:" + cfg.SQLitePath()
 }
 
-// healthOnly serves /healthz and 404s the rest: a worker process has no API.
+// healthOnly serves /healthz, /readyz and /metrics and 404s the rest: a worker process has
+// no API.
 func healthOnly(api http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch strings.TrimSuffix(r.URL.Path, "/") {
-		case "/healthz", "/readyz":
+		case "/healthz", "/readyz", "/metrics":
 			api.ServeHTTP(w, r)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusNotFound)
-		_, _ = io.WriteString(w, `{"error_message": "this is a worker process; it serves only /healthz and /readyz"}`+"\n")
+		_, _ = io.WriteString(w, `{"error_message": "this is a worker process; it serves only /healthz, /readyz and /metrics"}`+"\n")
 	})
 }
 
-func serve(ctx context.Context, cfg Config, mode string, stderr io.Writer) error {
+func serve(ctx context.Context, cfg Config, mode string, logger *slog.Logger) error {
 	if mode == "worker" && cfg.Workers == 0 {
 		return fmt.Errorf("--workers must be at least 1 for a worker process")
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	m := NewMain(cfg, mode, logger)
 	if err := m.Open(ctx); err != nil {
 		return err

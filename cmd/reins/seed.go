@@ -10,7 +10,8 @@ import (
 	"github.com/reins-dev/reins/demo"
 )
 
-// seed inserts n deterministic demo customers (COPY on Postgres).
+// seed leaves exactly n deterministic demo customers (COPY on Postgres), however often it
+// runs: the same n rows each time; customers that are not demo ones are untouched.
 func seed(ctx context.Context, cfg Config, n int64, stdout io.Writer) error {
 	if n < 1 {
 		return fmt.Errorf("--customers must be at least 1, got %d", n)
@@ -21,9 +22,14 @@ func seed(ctx context.Context, cfg Config, n int64, stdout io.Writer) error {
 	}
 	defer b.Close()
 	start := time.Now()
-	if err := b.SeedCustomers(ctx, n, func(i int64) reins.Customer { return demo.Customer(i, n) }); err != nil {
+	inserted, err := b.SeedDemoCustomers(ctx, n, func(i int64) reins.Customer { return demo.Customer(i, n) })
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "seeded %d customers into %s in %s\n", n, databaseName(cfg), time.Since(start).Round(time.Millisecond))
+	if !inserted {
+		fmt.Fprintf(stdout, "the %d demo customers are already in %s; nothing to do\n", n, databaseName(cfg))
+		return nil
+	}
+	fmt.Fprintf(stdout, "seeded %d demo customers into %s in %s\n", n, databaseName(cfg), time.Since(start).Round(time.Millisecond))
 	return nil
 }
