@@ -57,9 +57,7 @@ func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) {
 // toListedJobJSON renders a job for a listing: its JSON without the long texts (history and
 // row errors), which its detail shows.
 func (s *Server) toListedJobJSON(j *reins.Job) jobJSON {
-	out := s.toJobJSON(j)
-	delete(out.kind, "errors")
-	return out
+	return brief(s.toJobJSON(j))
 }
 
 // parseJobFilter reads the listing's query parameters. Returns EINVALID naming the
