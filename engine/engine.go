@@ -44,7 +44,24 @@ type Config struct {
 	// Name identifies this process as the holder of its runs' leases (default host:pid).
 	Name   string
 	Logger *slog.Logger
+	// Observer is told what the engine does, for metrics; nil observes nothing.
+	Observer Observer
 }
+
+// Observer is told what the engine does, for metrics (package metrics implements it).
+type Observer interface {
+	// BatchCommitted: a batch of a run of the job type committed units (rows written, or
+	// removed by a rollback) and took d from its preparation to its commit.
+	BatchCommitted(t reins.JobType, run reins.RunKind, units int64, d time.Duration)
+	// Rescued: this process took over a job whose run stopped renewing its lease.
+	Rescued()
+}
+
+// noObserver observes nothing.
+type noObserver struct{}
+
+func (noObserver) BatchCommitted(reins.JobType, reins.RunKind, int64, time.Duration) {}
+func (noObserver) Rescued()                                                          {}
 
 // The defaults of Config, in one place: the command line's flags take them from here.
 const (
@@ -86,6 +103,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Observer == nil {
+		c.Observer = noObserver{}
 	}
 	return c
 }
@@ -218,6 +238,7 @@ func (e *Engine) rescue(ctx context.Context) {
 		}
 		for _, id := range ids {
 			e.log.Warn("reins: took over a job whose run stopped renewing its lease", "job_id", id)
+			e.cfg.Observer.Rescued()
 		}
 		return true
 	})

@@ -42,6 +42,7 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) error {
 			// A few batches a second keep a throttled job's progress smooth.
 			limit = max(1, min(limit, rate/4))
 		}
+		began := time.Now()
 		b, lastBatch, err := task.Next(ctx, limit)
 		if err != nil {
 			return err
@@ -57,6 +58,7 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) error {
 			return err
 		}
 		task.Committed(b)
+		e.cfg.Observer.BatchCommitted(h.job.Type, reins.RunProcess, b.DoneDelta, time.Since(began))
 		h.job.Checkpoint = b.Checkpoint
 		last = now
 		doneInRun += b.DoneDelta

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/riverqueue/river"
 
@@ -121,6 +122,7 @@ func (e *Engine) rollback(ctx context.Context, h *Hold, kind reins.Kind) error {
 	meter := newRateMeter()
 	for {
 		undone := int64(0)
+		began := time.Now()
 		_, err := e.store.CommitBatch(ctx, &reins.Batch{JobID: job.ID, Epoch: job.Epoch, Kind: reins.RunRollback,
 			Lease: h.lease, Checkpoint: job.Checkpoint, RatePerS: meter.rate(),
 			Apply: func(ctx context.Context, tx reins.Tx) (int64, error) {
@@ -134,6 +136,7 @@ func (e *Engine) rollback(ctx context.Context, h *Hold, kind reins.Kind) error {
 			return err
 		}
 		meter.add(undone)
+		e.cfg.Observer.BatchCommitted(job.Type, reins.RunRollback, undone, time.Since(began))
 		if undone == 0 {
 			break
 		}

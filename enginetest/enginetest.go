@@ -281,6 +281,10 @@ func testRevoke(t *testing.T, open Opener) {
 		if revoked.Status != reins.StatusRevoked {
 			t.Fatalf("REVOKE answered %s, want REVOKED", revoked.Status)
 		}
+		// One rule for every kind: nothing of a rolled-back job's work is left, so done is 0.
+		if revoked.Done != 0 {
+			t.Errorf("a revoked export shows done %d, want 0", revoked.Done)
+		}
 		if h.filesExist(job.ID) {
 			t.Fatal("the revoked export's partial file is still there")
 		}
@@ -297,8 +301,8 @@ func testRevoke(t *testing.T, open Opener) {
 		if got := h.command(job.ID, reins.CommandPause); got.Status != reins.StatusPaused {
 			t.Fatalf("PAUSE answered %s", got.Status)
 		}
-		if got := h.command(job.ID, reins.CommandRevoke); got.Status != reins.StatusRevoked {
-			t.Fatalf("REVOKE of a paused job answered %s", got.Status)
+		if got := h.command(job.ID, reins.CommandRevoke); got.Status != reins.StatusRevoked || got.Done != 0 {
+			t.Fatalf("REVOKE of a paused job answered %s with done %d, want REVOKED with done 0", got.Status, got.Done)
 		}
 		if h.filesExist(job.ID) {
 			t.Fatal("the revoked export's partial file is still there")

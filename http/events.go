@@ -259,9 +259,13 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, st *stream)
 	if err := out.rc.Flush(); err != nil {
 		return
 	}
-	heartbeat := time.NewTicker(heartbeatInterval)
+	// The first events: the current state.
+	if err := s.sendCurrent(r.Context(), st, out); err != nil || st.jobID != uuid.Nil && out.ended {
+		s.streamEnded(r, err)
+		return
+	}
+	heartbeat := time.NewTicker(s.heartbeat)
 	defer heartbeat.Stop()
-	st.askResync() // the first events: the current state
 	for {
 		var err error
 		select {
@@ -277,8 +281,17 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, st *stream)
 			err = out.send(ev)
 		}
 		if err != nil || st.jobID != uuid.Nil && out.ended {
+			s.streamEnded(r, err)
 			return
 		}
+	}
+}
+
+// streamEnded logs why a stream ended early (a database error, or a client gone before its
+// request's context says so), not its normal ends.
+func (s *Server) streamEnded(r *http.Request, err error) {
+	if err != nil && r.Context().Err() == nil {
+		s.log.Info("reins: an event stream ended on an error", "path", r.URL.Path, "error", err)
 	}
 }
 

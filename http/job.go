@@ -169,7 +169,9 @@ func (s *Server) handleCommand(w http.ResponseWriter, r *http.Request, id uuid.U
 		s.error(w, r, err)
 		return
 	}
+	began := time.Now()
 	job, err := s.engine.Command(r.Context(), id, cmd, "api")
+	s.metrics.CommandAnswered(cmd, time.Since(began))
 	if err != nil {
 		s.error(w, r, err)
 		return

@@ -16,6 +16,7 @@ import (
 	"github.com/reins-dev/reins"
 	"github.com/reins-dev/reins/blob"
 	"github.com/reins-dev/reins/engine"
+	"github.com/reins-dev/reins/metrics"
 	"github.com/reins-dev/reins/upload"
 )
 
@@ -27,6 +28,9 @@ type Server struct {
 	log      *slog.Logger
 	mux      *http.ServeMux
 	broker   *broker
+	metrics  *metrics.Metrics
+	// heartbeat is how often an idle event stream sends a comment.
+	heartbeat time.Duration
 }
 
 // NewServer returns the API server over the engine and the blob store.
@@ -34,7 +38,8 @@ func NewServer(e *engine.Engine, b *blob.Store, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{engine: e, blob: b, log: log, mux: http.NewServeMux()}
+	s := &Server{engine: e, blob: b, log: log, mux: http.NewServeMux(),
+		metrics: metrics.New(e.Store(), e.Kinds().Types(), log), heartbeat: heartbeatInterval}
 	s.receiver = &upload.Receiver{Engine: e, Blob: b, MaxPause: time.Hour, IdleTimeout: 2 * time.Minute,
 		PollInterval: time.Second, ProgressInterval: 250 * time.Millisecond, Logger: log}
 	// The old API's GETs create jobs (new-job, export): HEAD is served only where GET
@@ -52,6 +57,7 @@ func NewServer(e *engine.Engine, b *blob.Store, log *slog.Logger) *Server {
 	s.route("/api/v1/docs", s.handleDocs, reads, http.MethodGet)
 	s.route("/api/v1/jobs/{job_id}/events", s.handleJobEvents, reads, http.MethodGet)
 	s.route("/api/v1/events", s.handleEvents, reads, http.MethodGet)
+	s.route("/metrics", s.handleMetrics, reads, http.MethodGet)
 	s.broker = newBroker(s)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, reins.Errorf(reins.ENOTFOUND, "no endpoint at %s", r.URL.Path))
@@ -91,7 +97,11 @@ func (s *Server) route(path string, h http.HandlerFunc, headOK bool, methods ...
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	w := &statusRecorder{ResponseWriter: rw}
+	defer func() {
+		s.metrics.RequestServed(routeOf(r), r.Method, w.status())
+	}()
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {

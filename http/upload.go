@@ -86,7 +86,7 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 	}
 	rc := http.NewResponseController(w)
 	extend := func(deadline time.Time) { _ = rc.SetReadDeadline(deadline) }
-	res, err := s.receiver.Receive(r.Context(), id, name, expected, body, extend)
+	res, err := s.receiver.Receive(r.Context(), id, name, expected, countingReader{r: body, m: s.metrics}, extend)
 	if err != nil {
 		s.error(w, r, err)
 		return

@@ -246,11 +246,23 @@ func TestEvents(t *testing.T) {
 // worker process runs (Postgres): its status and progress cross processes.
 func TestEventsAcrossProcesses(t *testing.T) {
 	t.Parallel()
-	cl := startCluster(t, "w1")
+	cl := startCluster(t)
+	workerAddr := freeAddr(t)
+	worker := startReins(t, cl.env(), "worker", "--workers", "2", "--addr", workerAddr, "--name", "w1", "--grace", "10s")
+	waitHealthy(t, worker, workerAddr)
 	mustRun(t, cl.env(), "seed", "--customers", "1000")
 	id := cl.c.export("2019-01-01", "2022-12-31", 100)
 	watchJob(t, cl.apiAddr, cl.c, id)
-	if w := cl.runner(id); w != "" {
-		t.Errorf("a finished job is still held by %s", w)
+
+	// Both processes report the jobs the database holds; the rows are the worker's work.
+	api, w := scrape(t, cl.c), scrape(t, newClient(t, workerAddr))
+	const completed = `reins_jobs{job_type="export",status="COMPLETED"}`
+	const rows = `reins_rows_processed_total{job_type="export",run="process"}`
+	done := cl.c.status(id).Progress.Done
+	if api[completed] != 1 || w[completed] != 1 {
+		t.Errorf("completed exports: the API process says %v, the worker %v; want 1 from both", api[completed], w[completed])
+	}
+	if w[rows] != float64(done) || api[rows] != 0 {
+		t.Errorf("rows processed: the worker says %v, the API process %v; want %d and 0", w[rows], api[rows], done)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/reins-dev/reins/blob"
 	"github.com/reins-dev/reins/engine"
 	reinshttp "github.com/reins-dev/reins/http"
+	"github.com/reins-dev/reins/metrics"
 	"github.com/reins-dev/reins/postgres"
 	"github.com/reins-dev/reins/registry"
 	"github.com/reins-dev/reins/sqlite"
@@ -126,6 +127,8 @@ type Main struct {
 	Blob    *blob.Store
 	Engine  *engine.Engine
 	Logger  *slog.Logger
+	// Metrics are this process's, served at /metrics (by a worker too).
+	Metrics *metrics.Metrics
 
 	listener net.Listener
 	server   *http.Server
@@ -160,6 +163,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return err
 	}
 	kinds := registry.New(registry.Deps{Store: m.Backend, Blob: m.Blob})
+	m.Metrics = metrics.New(m.Backend, kinds.Types(), m.Logger)
 	m.Engine, err = engine.New(m.Backend, kinds, engine.Config{
 		Workers:     m.Config.Workers,
 		BatchSize:   m.Config.BatchSize,
@@ -167,6 +171,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		CommandWait: m.Config.CommandWait,
 		Name:        m.Config.Name,
 		Logger:      m.Logger,
+		Observer:    m.Metrics,
 	})
 	if err != nil {
 		return err
@@ -177,6 +182,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("start workers: %w", err)
 	}
 	api := reinshttp.NewServer(m.Engine, m.Blob, m.Logger)
+	api.UseMetrics(m.Metrics)
 	var handler http.Handler = api
 	if m.Mode == "worker" {
 		handler = healthOnly(handler)
@@ -243,17 +249,18 @@ func databaseName(cfg Config) string {
 	return "sqlite:" + cfg.SQLitePath()
 }
 
-// healthOnly serves /healthz and 404s the rest: a worker process has no API.
+// healthOnly serves /healthz, /readyz and /metrics and 404s the rest: a worker process has
+// no API.
 func healthOnly(api http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch strings.TrimSuffix(r.URL.Path, "/") {
-		case "/healthz", "/readyz":
+		case "/healthz", "/readyz", "/metrics":
 			api.ServeHTTP(w, r)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusNotFound)
-		_, _ = io.WriteString(w, `{"error_message": "this is a worker process; it serves only /healthz and /readyz"}`+"\n")
+		_, _ = io.WriteString(w, `{"error_message": "this is a worker process; it serves only /healthz, /readyz and /metrics"}`+"\n")
 	})
 }
 

@@ -2,10 +2,12 @@ package main
 
 import (
 	"encoding/base64"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/reins-dev/reins/reinstest"
 )
@@ -100,6 +102,80 @@ func TestJobListing(t *testing.T) {
 				continue
 			}
 			expectError(t, r, http.StatusBadRequest, param)
+		}
+	})
+}
+
+// TestTransferProgress holds an upload mid-transfer (the client has sent part of its file)
+// and reads the job: its transfer shows the bytes received so far and the total the client
+// declared, then, once the rest is in, the whole file.
+func TestTransferProgress(t *testing.T) {
+	t.Parallel()
+	forEachKind(t, func(t *testing.T, kind reinstest.Kind) {
+		m := startMain(t, kind)
+		c := newClient(t, m.Addr())
+		id := c.newImportJob("")
+		file := customersCSV(200)
+		half := len(file) / 2
+
+		pr, pw := io.Pipe()
+		req, err := http.NewRequest(http.MethodPost, "http://"+m.Addr()+"/api/v1/upload/?job_id="+id, pr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "text/csv")
+		req.ContentLength = int64(len(file))
+		answered := make(chan *http.Response, 1)
+		go func() {
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Errorf("upload: %v", err)
+				close(answered)
+				return
+			}
+			answered <- res
+		}()
+		if _, err := pw.Write(file[:half]); err != nil {
+			t.Fatal(err)
+		}
+		type transfer struct {
+			State         string `json:"state"`
+			BytesReceived int64  `json:"bytes_received"`
+			BytesTotal    *int64 `json:"bytes_total"`
+		}
+		read := func() transfer {
+			r := c.get("/api/v1/job-status/" + id + "/")
+			expectOK(t, r)
+			return decode[struct {
+				Transfer transfer `json:"transfer"`
+			}](t, r).Transfer
+		}
+		// The rest of the file is held back: the transfer waits mid-way until the test goes on.
+		deadline := time.Now().Add(waitLimit)
+		for tr := read(); tr.BytesReceived == 0; tr = read() {
+			if time.Now().After(deadline) {
+				t.Fatalf("mid-transfer, after %d bytes sent: transfer %+v", half, tr)
+			}
+			time.Sleep(20 * time.Millisecond) // poll interval, not synchronisation
+		}
+		tr := read()
+		if tr.State != "receiving" || tr.BytesReceived > int64(half) || tr.BytesTotal == nil || *tr.BytesTotal != int64(len(file)) {
+			t.Errorf("mid-transfer, %d of %d bytes sent: transfer %+v (total %v)", half, len(file), tr, tr.BytesTotal)
+		}
+		if _, err := pw.Write(file[half:]); err != nil {
+			t.Fatal(err)
+		}
+		pw.Close()
+		res, ok := <-answered
+		if !ok {
+			return
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("upload answered %d", res.StatusCode)
+		}
+		if tr := read(); tr.State != "complete" || tr.BytesReceived != int64(len(file)) || tr.BytesTotal == nil || *tr.BytesTotal != int64(len(file)) {
+			t.Errorf("after the upload: transfer %+v, want complete with %d bytes", tr, len(file))
 		}
 	})
 }
