@@ -76,6 +76,7 @@ func (v *jobView) show(j *job) {
 		v.stop()
 		v.bar = progressbar.NewOptions64(total,
 			progressbar.OptionSetWriter(v.w),
+			progressbar.OptionSetDescription(barDetail(j)),
 			progressbar.OptionSetWidth(max(10, min(30, v.width-66))),
 			progressbar.OptionShowCount(),
 			progressbar.OptionSetPredictTime(false),
@@ -85,8 +86,9 @@ func (v *jobView) show(j *job) {
 			progressbar.OptionSetTheme(progressbar.ThemeDefault),
 		)
 		v.barMax = total
+	} else {
+		v.bar.Describe(barDetail(j))
 	}
-	v.bar.Describe(barDetail(j))
 	_ = v.bar.Set64(min(pos, total))
 	if j.JobStatus == "COMPLETED" {
 		_ = v.bar.Finish()
