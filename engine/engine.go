@@ -23,6 +23,11 @@ import (
 type Config struct {
 	// Workers is how many runs this process works at once; 0 serves commands only.
 	Workers int
+	// ThrottledWorkers is how many runs of throttled jobs (those with a max_rows_per_s) this
+	// process works at once, besides Workers: such a run mostly waits, so it has capacity of
+	// its own and never holds a slot an unthrottled job waits for (default 4 × Workers, at
+	// least 16).
+	ThrottledWorkers int
 	// BatchSize is the most rows one batch commits.
 	BatchSize int
 	// RunBudget is how long one run works before it checkpoints and hands the job to a
@@ -39,7 +44,9 @@ type Config struct {
 	// LeaseTTL is how long a run's claim on a job lasts without a heartbeat (it renews every
 	// third of it). A run that dies is taken over once its lease expires.
 	LeaseTTL time.Duration
-	// RescueInterval is how often the rescuer looks for expired leases.
+	// RescueInterval is how often the rescuer looks for leases whose holder is gone: expired,
+	// or (on Postgres) held in the name of a process whose database session ended, which is
+	// how a live worker takes a dead worker's job over within a second.
 	RescueInterval time.Duration
 	// Name identifies this process as the holder of its runs' leases (default host:pid).
 	Name   string
@@ -54,13 +61,16 @@ const (
 	DefaultPollInterval   = 100 * time.Millisecond
 	DefaultMaxAttempts    = 8
 	DefaultLeaseTTL       = 6 * time.Second
-	DefaultRescueInterval = 2 * time.Second
+	DefaultRescueInterval = 250 * time.Millisecond
 )
 
 // WithDefaults returns the config with defaults filled in.
 func (c Config) WithDefaults() Config {
 	if c.BatchSize == 0 {
 		c.BatchSize = DefaultBatchSize
+	}
+	if c.ThrottledWorkers == 0 {
+		c.ThrottledWorkers = max(16, 4*c.Workers)
 	}
 	if c.RunBudget == 0 {
 		c.RunBudget = DefaultRunBudget
@@ -94,6 +104,8 @@ func (c Config) validate() error {
 	switch {
 	case c.Workers < 0:
 		return fmt.Errorf("engine: Workers must be 0 or more, got %d", c.Workers)
+	case c.ThrottledWorkers < 0:
+		return fmt.Errorf("engine: ThrottledWorkers must be 0 or more, got %d", c.ThrottledWorkers)
 	case c.BatchSize < 1:
 		return fmt.Errorf("engine: BatchSize must be at least 1, got %d", c.BatchSize)
 	case c.RunBudget < 0 || c.CommandWait < 0 || c.PollInterval < 0 || c.LeaseTTL < 0 || c.RescueInterval < 0:
@@ -143,7 +155,10 @@ func New(backend Backend, kinds *reins.Registry, cfg Config) (*Engine, error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &runWorker{engine: e})
 	queue, err := backend.NewQueue(&river.Config{
-		Queues:      map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
+		Queues: map[string]river.QueueConfig{
+			reins.QueueDefault:   {MaxWorkers: cfg.Workers},
+			reins.QueueThrottled: {MaxWorkers: cfg.ThrottledWorkers},
+		},
 		Workers:     workers,
 		MaxAttempts: cfg.MaxAttempts,
 		// A run bounds itself by RunBudget, so River's timeout only catches a hung run.
@@ -207,8 +222,9 @@ func (e *Engine) draining() bool {
 	}
 }
 
-// rescue periodically takes over jobs whose run's lease expired: the process running it
-// died or stalled. Every worker process runs it; the store lets one win per job.
+// rescue periodically takes over jobs whose run's holder is gone: its process died (its
+// database session ended) or stalled (its lease expired). Every worker process runs it; the
+// store lets one win per job.
 func (e *Engine) rescue(ctx context.Context) {
 	defer close(e.rescuerDone)
 	Every(ctx, e.cfg.RescueInterval, func(ctx context.Context) bool {
@@ -217,7 +233,7 @@ func (e *Engine) rescue(ctx context.Context) {
 			e.log.Warn("reins: rescuer could not check leases", "error", err)
 		}
 		for _, id := range ids {
-			e.log.Warn("reins: took over a job whose run stopped renewing its lease", "job_id", id)
+			e.log.Warn("reins: took over a job whose holder died or stopped renewing its lease", "job_id", id)
 		}
 		return true
 	})
