@@ -30,6 +30,10 @@ type Config struct {
 	ThrottledWorkers int
 	// BatchSize is the most rows one batch commits.
 	BatchSize int
+	// BatchTime is about how long one batch works: a run sizes its batches (up to BatchSize)
+	// by the rate its last batch had, so that a PAUSE waits at most about this long for the
+	// batch in flight, whatever the job's rows cost.
+	BatchTime time.Duration
 	// RunBudget is how long one run works before it checkpoints and hands the job to a
 	// new run, so no River attempt lasts long and crash recovery stays quick.
 	RunBudget time.Duration
@@ -56,18 +60,24 @@ type Config struct {
 // The defaults of Config, in one place: the command line's flags take them from here.
 const (
 	DefaultBatchSize      = 20000
+	DefaultBatchTime      = 50 * time.Millisecond
 	DefaultRunBudget      = 30 * time.Second
 	DefaultCommandWait    = 5 * time.Second
 	DefaultPollInterval   = 100 * time.Millisecond
 	DefaultMaxAttempts    = 8
 	DefaultLeaseTTL       = 6 * time.Second
 	DefaultRescueInterval = 250 * time.Millisecond
+	// LeaseRescueInterval is the rescue interval on a backend without liveness sessions.
+	LeaseRescueInterval = 2 * time.Second
 )
 
 // WithDefaults returns the config with defaults filled in.
 func (c Config) WithDefaults() Config {
 	if c.BatchSize == 0 {
 		c.BatchSize = DefaultBatchSize
+	}
+	if c.BatchTime == 0 {
+		c.BatchTime = DefaultBatchTime
 	}
 	if c.ThrottledWorkers == 0 {
 		c.ThrottledWorkers = max(16, 4*c.Workers)
@@ -108,7 +118,7 @@ func (c Config) validate() error {
 		return fmt.Errorf("engine: ThrottledWorkers must be 0 or more, got %d", c.ThrottledWorkers)
 	case c.BatchSize < 1:
 		return fmt.Errorf("engine: BatchSize must be at least 1, got %d", c.BatchSize)
-	case c.RunBudget < 0 || c.CommandWait < 0 || c.PollInterval < 0 || c.LeaseTTL < 0 || c.RescueInterval < 0:
+	case c.RunBudget < 0 || c.CommandWait < 0 || c.BatchTime < 0 || c.PollInterval < 0 || c.LeaseTTL < 0 || c.RescueInterval < 0:
 		return fmt.Errorf("engine: durations must not be negative")
 	}
 	return nil
@@ -143,6 +153,12 @@ type Engine struct {
 // New returns an engine on the backend that runs the registry's kinds. With cfg.Workers > 0
 // it works runs once started.
 func New(backend Backend, kinds *reins.Registry, cfg Config) (*Engine, error) {
+	if _, ok := backend.(interface{ Session() *int64 }); !ok && cfg.RescueInterval == 0 {
+		// Without liveness sessions (SQLite) only an expired lease shows a holder gone, and
+		// that takes the lease's TTL: looking often gains nothing and costs the one
+		// connection's time.
+		cfg.RescueInterval = LeaseRescueInterval
+	}
 	cfg = cfg.WithDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
