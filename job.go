@@ -132,11 +132,28 @@ type RunArgs struct {
 	JobID uuid.UUID `json:"job_id"`
 	Epoch int64     `json:"epoch"`
 	Run   RunKind   `json:"run"`
+	// Throttled says the job has a max_rows_per_s: its run spends most of its time waiting,
+	// so it goes to a queue of its own and never holds a slot that other jobs wait for.
+	Throttled bool `json:"throttled,omitempty"`
 }
 
 // RunMaxAttempts is how many times a run is tried before its job is FAILED
 // (docs/states.md): the one setting every River client that inserts or works runs uses.
 const RunMaxAttempts = 8
 
+// The River queues runs go to: throttled runs have capacity of their own.
+const (
+	QueueDefault   = "default"
+	QueueThrottled = "throttled"
+)
+
 // Kind is River's name for the run worker.
 func (RunArgs) Kind() string { return "reins_run" }
+
+// Queue is the River queue the run goes to.
+func (a RunArgs) Queue() string {
+	if a.Throttled {
+		return QueueThrottled
+	}
+	return QueueDefault
+}

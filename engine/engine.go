@@ -23,8 +23,17 @@ import (
 type Config struct {
 	// Workers is how many runs this process works at once; 0 serves commands only.
 	Workers int
+	// ThrottledWorkers is how many runs of throttled jobs (those with a max_rows_per_s) this
+	// process works at once, besides Workers: such a run mostly waits, so it has capacity of
+	// its own and never holds a slot an unthrottled job waits for (default 4 × Workers, at
+	// least 16).
+	ThrottledWorkers int
 	// BatchSize is the most rows one batch commits.
 	BatchSize int
+	// BatchTime is about how long one batch works: a run sizes its batches (up to BatchSize)
+	// by the rate its last batch had, so that a PAUSE waits at most about this long for the
+	// batch in flight, whatever the job's rows cost.
+	BatchTime time.Duration
 	// RunBudget is how long one run works before it checkpoints and hands the job to a
 	// new run, so no River attempt lasts long and crash recovery stays quick.
 	RunBudget time.Duration
@@ -37,7 +46,9 @@ type Config struct {
 	// LeaseTTL is how long a run's claim on a job lasts without a heartbeat (it renews every
 	// third of it). A run that dies is taken over once its lease expires.
 	LeaseTTL time.Duration
-	// RescueInterval is how often the rescuer looks for expired leases.
+	// RescueInterval is how often the rescuer looks for leases whose holder is gone: expired,
+	// or (on Postgres) held in the name of a process whose database session ended, which is
+	// how a live worker takes a dead worker's job over within a second.
 	RescueInterval time.Duration
 	// Name identifies this process as the holder of its runs' leases (default host:pid).
 	Name   string
@@ -64,17 +75,26 @@ func (noObserver) Rescued()                                                     
 // The defaults of Config, in one place: the command line's flags take them from here.
 const (
 	DefaultBatchSize      = 20000
+	DefaultBatchTime      = 50 * time.Millisecond
 	DefaultRunBudget      = 30 * time.Second
 	DefaultCommandWait    = 5 * time.Second
 	DefaultPollInterval   = 100 * time.Millisecond
 	DefaultLeaseTTL       = 6 * time.Second
-	DefaultRescueInterval = 2 * time.Second
+	DefaultRescueInterval = 250 * time.Millisecond
+	// LeaseRescueInterval is the rescue interval on a backend without liveness sessions.
+	LeaseRescueInterval = 2 * time.Second
 )
 
 // WithDefaults returns the config with defaults filled in.
 func (c Config) WithDefaults() Config {
 	if c.BatchSize == 0 {
 		c.BatchSize = DefaultBatchSize
+	}
+	if c.BatchTime == 0 {
+		c.BatchTime = DefaultBatchTime
+	}
+	if c.ThrottledWorkers == 0 {
+		c.ThrottledWorkers = max(16, 4*c.Workers)
 	}
 	if c.RunBudget == 0 {
 		c.RunBudget = DefaultRunBudget
@@ -108,9 +128,11 @@ func (c Config) validate() error {
 	switch {
 	case c.Workers < 0:
 		return fmt.Errorf("engine: Workers must be 0 or more, got %d", c.Workers)
+	case c.ThrottledWorkers < 0:
+		return fmt.Errorf("engine: ThrottledWorkers must be 0 or more, got %d", c.ThrottledWorkers)
 	case c.BatchSize < 1:
 		return fmt.Errorf("engine: BatchSize must be at least 1, got %d", c.BatchSize)
-	case c.RunBudget < 0 || c.CommandWait < 0 || c.PollInterval < 0 || c.LeaseTTL < 0 || c.RescueInterval < 0:
+	case c.RunBudget < 0 || c.CommandWait < 0 || c.BatchTime < 0 || c.PollInterval < 0 || c.LeaseTTL < 0 || c.RescueInterval < 0:
 		return fmt.Errorf("engine: durations must not be negative")
 	}
 	return nil
@@ -145,6 +167,12 @@ type Engine struct {
 // New returns an engine on the backend that runs the registry's kinds. With cfg.Workers > 0
 // it works runs once started.
 func New(backend Backend, kinds *reins.Registry, cfg Config) (*Engine, error) {
+	if _, ok := backend.(interface{ Session() *int64 }); !ok && cfg.RescueInterval == 0 {
+		// Without liveness sessions (SQLite) only an expired lease shows a holder gone, and
+		// that takes the lease's TTL: looking often gains nothing and costs the one
+		// connection's time.
+		cfg.RescueInterval = LeaseRescueInterval
+	}
 	cfg = cfg.WithDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -157,7 +185,10 @@ func New(backend Backend, kinds *reins.Registry, cfg Config) (*Engine, error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &runWorker{engine: e})
 	queue, err := backend.NewQueue(&river.Config{
-		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
+		Queues: map[string]river.QueueConfig{
+			reins.QueueDefault:   {MaxWorkers: cfg.Workers},
+			reins.QueueThrottled: {MaxWorkers: cfg.ThrottledWorkers},
+		},
 		Workers: workers,
 		// The stores insert runs with the same number (reins.RunMaxAttempts): one setting.
 		MaxAttempts: reins.RunMaxAttempts,
@@ -222,8 +253,9 @@ func (e *Engine) draining() bool {
 	}
 }
 
-// rescue periodically takes over jobs whose run's lease expired: the process running it
-// died or stalled. Every worker process runs it; the store lets one win per job.
+// rescue periodically takes over jobs whose run's holder is gone: its process died (its
+// database session ended) or stalled (its lease expired). Every worker process runs it; the
+// store lets one win per job.
 func (e *Engine) rescue(ctx context.Context) {
 	defer close(e.rescuerDone)
 	Every(ctx, e.cfg.RescueInterval, func(ctx context.Context) bool {
@@ -232,7 +264,7 @@ func (e *Engine) rescue(ctx context.Context) {
 			e.log.Warn("reins: rescuer could not check leases", "error", err)
 		}
 		for _, id := range ids {
-			e.log.Warn("reins: took over a job whose run stopped renewing its lease", "job_id", id)
+			e.log.Warn("reins: took over a job whose holder died or stopped renewing its lease", "job_id", id)
 			e.cfg.Observer.Rescued()
 		}
 		return true

@@ -24,8 +24,10 @@ type Hold struct {
 	signals     <-chan struct{}
 	unsubscribe func()
 	lost        atomic.Bool
-	heartbeat   sync.WaitGroup
-	closeOnce   sync.Once
+	// stopped is the job as the run last read it when it found it must stop, if it did.
+	stopped   *reins.Job
+	heartbeat sync.WaitGroup
+	closeOnce sync.Once
 }
 
 // hold subscribes to the job's signals (first, so a command given while the claim is taken

@@ -32,12 +32,13 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) error {
 	start := time.Now()
 	last := start
 	meter := newRateMeter()
+	sizer := newBatchSizer(e.cfg.BatchSize, e.cfg.BatchTime)
 	var doneInRun int64
 	for {
 		if time.Since(start) >= e.cfg.RunBudget || e.draining() {
 			return e.handOver(ctx, h, &outcome)
 		}
-		limit := e.cfg.BatchSize
+		limit := sizer.limit()
 		if rate > 0 {
 			// A few batches a second keep a throttled job's progress smooth.
 			limit = max(1, min(limit, rate/4))
@@ -59,6 +60,7 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) error {
 		}
 		task.Committed(b)
 		e.cfg.Observer.BatchCommitted(h.job.Type, reins.RunProcess, b.DoneDelta, time.Since(began))
+		sizer.observe(limit, b.DoneDelta, time.Since(began))
 		h.job.Checkpoint = b.Checkpoint
 		last = now
 		doneInRun += b.DoneDelta
@@ -144,7 +146,11 @@ func (e *Engine) mustStop(ctx context.Context, h *Hold) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return job.Epoch != h.job.Epoch || !job.Status.Runnable(), nil
+	stop := job.Epoch != h.job.Epoch || !job.Status.Runnable()
+	if stop {
+		h.stopped = job // stop needs not read it again: one round trip less for a PAUSE
+	}
+	return stop, nil
 }
 
 // rateOf is the job's throttle in units per second (0 for none): the max_rows_per_s that
@@ -171,4 +177,34 @@ func Every(ctx context.Context, interval time.Duration, fn func(ctx context.Cont
 			return
 		}
 	}
+}
+
+// batchSizer sizes a run's batches by time: each batch is given about as many units as the
+// last one's rate does in the batch time, at most the batch size and at most twice the last
+// limit,
+// so that the batch in flight when a PAUSE comes ends soon, whatever a unit costs.
+type batchSizer struct {
+	max, next int
+	target    time.Duration
+}
+
+// firstBatch is the first batch's limit, before any rate is known, and the least a batch is
+// sized to by time.
+const firstBatch = 1000
+
+func newBatchSizer(maxSize int, target time.Duration) *batchSizer {
+	return &batchSizer{max: maxSize, next: min(maxSize, firstBatch), target: target}
+}
+
+func (s *batchSizer) limit() int { return s.next }
+
+// observe records that a batch given limit units did n of them in d.
+func (s *batchSizer) observe(limit int, n int64, d time.Duration) {
+	if n <= 0 || d <= 0 {
+		return
+	}
+	fit := int(float64(n) * float64(s.target) / float64(d))
+	// The floor keeps a loaded machine, where even a small batch is slow, from shrinking
+	// batches until their fixed cost (a transaction, a sync) is all a run does.
+	s.next = max(min(s.max, firstBatch), min(s.max, 2*limit, fit))
 }

@@ -69,10 +69,14 @@ func (e *Engine) run(ctx context.Context, args reins.RunArgs) error {
 // It re-reads the job to learn why: a pause is acknowledged (after which the job's counters
 // cannot move), and a revoked or failed job's uncommitted work is abandoned.
 func (e *Engine) stop(ctx context.Context, h *Hold, outcome *reins.Outcome) error {
-	job, err := e.store.FindJob(context.WithoutCancel(ctx), h.job.ID)
-	if err != nil {
-		return err
+	job := h.stopped
+	if job == nil {
+		var err error
+		if job, err = e.store.FindJob(context.WithoutCancel(ctx), h.job.ID); err != nil {
+			return err
+		}
 	}
+	var err error
 	switch {
 	case job.Status == reins.StatusRevoking || job.Status.Terminal() && job.Status != reins.StatusCompleted:
 		*outcome = reins.Abandoned

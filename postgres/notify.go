@@ -3,11 +3,14 @@ package postgres
 import (
 	"context"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/reins-dev/reins"
@@ -48,7 +51,17 @@ type Notifier struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	ready  chan struct{}
+
+	// session is this process's liveness key: the LISTEN connection holds the advisory lock
+	// (livenessClass, session) for as long as it lives, which is as long as the process does
+	// (sqlstore.Liveness). held says it holds it now.
+	session atomic.Int64
+	held    atomic.Bool
 }
+
+// livenessClass is the first key of Reins' liveness locks, which sets them apart from other
+// advisory locks on the database ("Rein").
+const livenessClass = 0x5265696e
 
 func newNotifier(pool *pgxpool.Pool) *Notifier {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -105,6 +118,10 @@ func (n *Notifier) listenOnce(ctx context.Context, first *bool) error {
 			return err
 		}
 	}
+	if err := n.lockSession(ctx, pgConn); err != nil {
+		return err
+	}
+	defer n.held.Store(false)
 	if *first {
 		close(n.ready)
 		*first = false
@@ -124,4 +141,47 @@ func (n *Notifier) listenOnce(ctx context.Context, first *bool) error {
 			n.Publish(id)
 		}
 	}
+}
+
+// lockSession takes this process's liveness lock on the LISTEN connection. The key is random;
+// in the unlikely case that another session holds it, another key is drawn.
+func (n *Notifier) lockSession(ctx context.Context, conn *pgx.Conn) error {
+	for {
+		key := n.session.Load()
+		if key == 0 {
+			key = 1 + rand.Int64N(1<<31-2)
+			n.session.Store(key)
+		}
+		var ok bool
+		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, int32(livenessClass), int32(key)).Scan(&ok); err != nil {
+			return err
+		}
+		if ok {
+			n.held.Store(true)
+			return nil
+		}
+		n.session.Store(0)
+	}
+}
+
+// Session implements sqlstore.Liveness.
+func (n *Notifier) Session() *int64 {
+	if !n.held.Load() {
+		return nil
+	}
+	key := n.session.Load()
+	return &key
+}
+
+// DeadSessions implements sqlstore.Liveness: the keys whose advisory lock no session of this
+// database holds.
+func (n *Notifier) DeadSessions(ctx context.Context, keys []int64) ([]int64, error) {
+	rows, err := n.pool.Query(ctx, `SELECT k FROM unnest($1::bigint[]) k WHERE NOT EXISTS (
+		SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+		AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+		AND l.classid = $2::bigint::oid AND l.objid = k::oid)`, keys, int64(livenessClass))
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int64])
 }

@@ -155,6 +155,16 @@ func (c *conn) Publish(ctx context.Context, tx sqlstore.Tx, ch reins.Change) err
 	return err
 }
 
+var _ sqlstore.Liveness = (*conn)(nil)
+
+// Session implements sqlstore.Liveness.
+func (c *conn) Session() *int64 { return c.db.Notifier.Session() }
+
+// DeadSessions implements sqlstore.Liveness.
+func (c *conn) DeadSessions(ctx context.Context, keys []int64) ([]int64, error) {
+	return c.db.Notifier.DeadSessions(ctx, keys)
+}
+
 func (c *conn) IsNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
 
 func (c *conn) IsUnavailable(err error) bool { return isUnavailable(err) }
@@ -216,7 +226,7 @@ func (t *txn) Commit(ctx context.Context) error   { return t.tx.Commit(ctx) }
 func (t *txn) Rollback(ctx context.Context) error { return t.tx.Rollback(ctx) }
 
 func (t *txn) InsertRun(ctx context.Context, args reins.RunArgs) error {
-	_, err := t.db.inserter.InsertTx(ctx, t.tx, args, nil)
+	_, err := t.db.inserter.InsertTx(ctx, t.tx, args, &river.InsertOpts{Queue: args.Queue()})
 	return err
 }
 

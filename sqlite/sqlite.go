@@ -164,7 +164,7 @@ func (t *txn) Commit(context.Context) error {
 func (t *txn) Rollback(context.Context) error { return t.tx.Rollback() }
 
 func (t *txn) InsertRun(ctx context.Context, args reins.RunArgs) error {
-	_, err := t.db.inserter.InsertTx(ctx, t.tx, args, nil)
+	_, err := t.db.inserter.InsertTx(ctx, t.tx, args, &river.InsertOpts{Queue: args.Queue()})
 	return err
 }
 

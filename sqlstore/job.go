@@ -89,7 +89,7 @@ func (s *Store) CreateJob(ctx context.Context, job *reins.Job, actor string, run
 			return err
 		}
 		if run != reins.RunNone && job.Status == reins.StatusCreated {
-			return tx.InsertRun(ctx, reins.RunArgs{JobID: job.ID, Epoch: job.Epoch, Run: run})
+			return s.insertRun(ctx, tx, reins.RunArgs{JobID: job.ID, Epoch: job.Epoch, Run: run})
 		}
 		return nil
 	})
@@ -171,6 +171,9 @@ func (s *Store) ApplyCommand(ctx context.Context, id uuid.UUID, cmd reins.Comman
 		if err := s.insertEvent(ctx, tx, id, from, t.To, actor, string(cmd), now); err != nil {
 			return err
 		}
+		if t.To == reins.StatusPausing && !holderCanAnswer(job, t) {
+			return s.settlePause(ctx, tx, job, now)
+		}
 		if t.Run == reins.RunProcess {
 			// A restarted job resumed while the old job still rolls back: the end of that
 			// rollback enqueues its run.
@@ -179,7 +182,7 @@ func (s *Store) ApplyCommand(ctx context.Context, id uuid.UUID, cmd reins.Comman
 			}
 		}
 		if t.Run != reins.RunNone {
-			return tx.InsertRun(ctx, reins.RunArgs{JobID: id, Epoch: job.Epoch, Run: t.Run})
+			return s.insertRun(ctx, tx, reins.RunArgs{JobID: id, Epoch: job.Epoch, Run: t.Run})
 		}
 		return nil
 	})
@@ -187,6 +190,31 @@ func (s *Store) ApplyCommand(ctx context.Context, id uuid.UUID, cmd reins.Comman
 		return nil, reins.Transition{}, err
 	}
 	return job, t, nil
+}
+
+// holderCanAnswer reports whether someone holds the job who will stop and acknowledge a
+// PAUSE: a transfer, or a run of the job's current epoch (its lease, even expired, lets it
+// commit until someone takes the job over). A run enqueued but not yet started, or one
+// whose epoch a command moved on, holds nothing and can commit nothing.
+func holderCanAnswer(job *reins.Job, t reins.Transition) bool {
+	if job.Lease == nil {
+		return false
+	}
+	return job.LeaseKind == reins.RunTransfer || job.LeaseEpoch == job.Epoch && !t.BumpEpoch
+}
+
+// settlePause writes PAUSED at once for a PAUSING job that no holder will answer for (a
+// RESUME whose run has not claimed the job yet, a throttled run waiting in the queue): the
+// queued run, when it starts, finds the job PAUSED and leaves it be, and nothing can commit
+// in between, so the counters are final now.
+func (s *Store) settlePause(ctx context.Context, tx Tx, job *reins.Job, now time.Time) error {
+	t := reins.RunTransitionOf(reins.RunStopped)
+	if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET status = $2, updated_at = $3 WHERE id = $1`,
+		job.ID, t.To, now); err != nil {
+		return fmt.Errorf("settle pause: %w", err)
+	}
+	job.Status = t.To
+	return s.insertEvent(ctx, tx, job.ID, reins.StatusPausing, t.To, "reins", "no run held the job", now)
 }
 
 // runStatuses are the statuses in which a run of each kind may commit a batch. A batch in
@@ -262,7 +290,7 @@ func (s *Store) CommitBatch(ctx context.Context, b *reins.Batch) (*reins.BatchRe
 				WHERE id = $1`, b.JobID); err != nil {
 				return fmt.Errorf("hand over: %w", err)
 			}
-			return tx.InsertRun(ctx, reins.RunArgs{JobID: b.JobID, Epoch: b.Epoch, Run: b.Kind})
+			return s.insertRun(ctx, tx, reins.RunArgs{JobID: b.JobID, Epoch: b.Epoch, Run: b.Kind})
 		}
 		return nil
 	})
@@ -344,7 +372,7 @@ func (s *Store) failInTx(ctx context.Context, tx Tx, job *reins.Job, message, ac
 	if err := s.insertEvent(ctx, tx, job.ID, job.Status, reins.StatusFailed, actor, message, now); err != nil {
 		return err
 	}
-	return tx.InsertRun(ctx, reins.RunArgs{JobID: job.ID, Epoch: epoch, Run: reins.RunRollback})
+	return s.insertRun(ctx, tx, reins.RunArgs{JobID: job.ID, Epoch: epoch, Run: reins.RunRollback})
 }
 
 // MaxErrorLength caps, in characters, the error a job stores (and its history repeats): a

@@ -26,7 +26,7 @@ func (s *Store) StartRun(ctx context.Context, id uuid.UUID, epoch int64, kind re
 		if leaseLive(job, now) && !leaseVoidFor(job, kind) {
 			return reins.Errorf(reins.EBUSY, "job %s is held by a %s until %s", id, job.LeaseKind, job.LeaseExpiresAt.Format(time.RFC3339Nano))
 		}
-		if err := takeLease(ctx, tx, job, kind, epoch, now.Add(ttl), owner); err != nil {
+		if err := s.takeLease(ctx, tx, job, kind, epoch, now.Add(ttl), owner); err != nil {
 			return err
 		}
 		if kind != reins.RunProcess || job.Status != reins.StatusCreated {
@@ -56,12 +56,18 @@ func leaseVoidFor(job *reins.Job, kind reins.RunKind) bool {
 	return job.LeaseEpoch < job.Epoch
 }
 
-// takeLease gives the job's lease to a new holder.
-func takeLease(ctx context.Context, tx Tx, job *reins.Job, kind reins.RunKind, epoch int64, expires time.Time, owner string) error {
+// takeLease gives the job's lease to a new holder, recording this process's liveness session
+// (when the database has them) so that a live worker sees at once when the holder dies.
+func (s *Store) takeLease(ctx context.Context, tx Tx, job *reins.Job, kind reins.RunKind, epoch int64, expires time.Time, owner string) error {
 	lease := uuid.New()
 	job.Lease, job.LeaseExpiresAt, job.LeaseOwner, job.LeaseKind, job.LeaseEpoch = &lease, &expires, &owner, kind, epoch
+	var session *int64
+	if l, ok := s.conn.(Liveness); ok {
+		session = l.Session()
+	}
 	if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET lease_token = $2, lease_expires_at = $3, lease_owner = $4,
-		lease_kind = $5, lease_epoch = $6 WHERE id = $1`, job.ID, lease, expires, owner, string(kind), epoch); err != nil {
+		lease_kind = $5, lease_epoch = $6, lease_session = $7 WHERE id = $1`,
+		job.ID, lease, expires, owner, string(kind), epoch, session); err != nil {
 		return fmt.Errorf("claim job: %w", err)
 	}
 	return nil
@@ -102,7 +108,21 @@ func (s *Store) ReleaseLease(ctx context.Context, id, lease uuid.UUID) error {
 	return s.wrap(err)
 }
 
-// RescueExpired implements reins.JobStore.
+// Liveness is what a Conn implements when its database can tell at once that a process died:
+// each process holds a session (on Postgres, a session-level advisory lock on the connection
+// that LISTENs) that ends with the process. A lease records its holder's session; a lease
+// whose session is gone is taken over at once, without waiting for it to expire. Fencing is
+// unchanged: taking a job over voids the lease token, so the old holder, if it still runs
+// (its session only dropped), is fenced off at its next commit or heartbeat.
+type Liveness interface {
+	// Session is this process's session key while the session is held, else nil.
+	Session() *int64
+	// DeadSessions returns those of keys that no live session holds.
+	DeadSessions(ctx context.Context, keys []int64) ([]int64, error)
+}
+
+// RescueExpired implements reins.JobStore. Besides leases that expired, it takes over the
+// leases whose holder's session ended (see Liveness): the holder died.
 func (s *Store) RescueExpired(ctx context.Context, now time.Time, limit int) ([]uuid.UUID, error) {
 	rows, err := s.conn.Query(ctx, `SELECT id FROM reins_jobs WHERE lease_token IS NOT NULL
 		AND lease_expires_at < $1 ORDER BY lease_expires_at LIMIT $2`, now, limit)
@@ -115,7 +135,36 @@ func (s *Store) RescueExpired(ctx context.Context, now time.Time, limit int) ([]
 	}
 	var rescued []uuid.UUID
 	for _, id := range expired {
-		ok, err := s.rescue(ctx, id, now)
+		ok, err := s.rescue(ctx, id, func(_ Tx, job *reins.Job) (bool, error) {
+			return job.Lease != nil && job.LeaseExpiresAt != nil && job.LeaseExpiresAt.Before(now), nil
+		})
+		if err != nil {
+			return rescued, err
+		}
+		if ok {
+			rescued = append(rescued, id)
+		}
+	}
+	orphans, err := s.orphaned(ctx, limit)
+	if err != nil {
+		return rescued, err
+	}
+	for id, session := range orphans {
+		ok, err := s.rescue(ctx, id, func(tx Tx, job *reins.Job) (bool, error) {
+			if job.Lease == nil {
+				return false, nil
+			}
+			var holder *int64
+			if err := tx.QueryRow(ctx, `SELECT lease_session FROM reins_jobs WHERE id = $1`, id).Scan(&holder); err != nil {
+				return false, err
+			}
+			if holder == nil || *holder != session {
+				return false, nil // taken meanwhile by another holder
+			}
+			// The session may have come back (its connection was restored) since the check.
+			dead, err := s.conn.(Liveness).DeadSessions(ctx, []int64{session})
+			return len(dead) == 1, err
+		})
 		if err != nil {
 			return rescued, err
 		}
@@ -126,18 +175,66 @@ func (s *Store) RescueExpired(ctx context.Context, now time.Time, limit int) ([]
 	return rescued, nil
 }
 
-// rescue takes over one job whose lease expired before now, re-checking under the job's
-// lock: another process may have rescued it, or the holder renewed it, meanwhile.
-func (s *Store) rescue(ctx context.Context, id uuid.UUID, now time.Time) (bool, error) {
+// orphaned returns up to limit jobs whose lease is held in the name of a session that no
+// longer lives, with that session.
+func (s *Store) orphaned(ctx context.Context, limit int) (map[uuid.UUID]int64, error) {
+	l, ok := s.conn.(Liveness)
+	if !ok {
+		return nil, nil
+	}
+	rows, err := s.conn.Query(ctx, `SELECT id, lease_session FROM reins_jobs WHERE lease_token IS NOT NULL
+		AND lease_session IS NOT NULL LIMIT $1`, limit)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	held := map[uuid.UUID]int64{}
+	var keys []int64
+	func() {
+		defer rows.Close()
+		for rows.Next() {
+			var id uuid.UUID
+			var session int64
+			if err = rows.Scan(&id, &session); err != nil {
+				return
+			}
+			if mine := l.Session(); mine != nil && *mine == session {
+				continue // this process is alive
+			}
+			if !slices.Contains(keys, session) {
+				keys = append(keys, session)
+			}
+			held[id] = session
+		}
+		err = rows.Err()
+	}()
+	if err != nil || len(keys) == 0 {
+		return nil, s.wrap(err)
+	}
+	dead, err := l.DeadSessions(ctx, keys)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	for id, session := range held {
+		if !slices.Contains(dead, session) {
+			delete(held, id)
+		}
+	}
+	return held, nil
+}
+
+// rescue takes over one job whose holder is gone, re-checking under the job's lock with gone
+// (another process may have rescued it, or the holder renewed it, meanwhile).
+func (s *Store) rescue(ctx context.Context, id uuid.UUID, gone func(tx Tx, job *reins.Job) (bool, error)) (bool, error) {
 	var rescued bool
 	err := s.inTx(ctx, func(tx Tx) error {
 		job, err := s.findJob(ctx, tx, id, s.conn.ForUpdate())
 		if err != nil {
 			return err
 		}
-		if job.Lease == nil || job.LeaseExpiresAt == nil || !job.LeaseExpiresAt.Before(now) {
-			return nil
+		if ok, err := gone(tx, job); err != nil || !ok {
+			return err
 		}
+		now := s.Now()
 		if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET lease_token = NULL, lease_expires_at = NULL
 			WHERE id = $1`, id); err != nil {
 			return err
@@ -154,7 +251,7 @@ func (s *Store) rescue(ctx context.Context, id uuid.UUID, now time.Time) (bool, 
 		if job.Status == reins.StatusRevoking || job.Status == reins.StatusFailed {
 			kind = reins.RunRollback
 		}
-		return tx.InsertRun(ctx, reins.RunArgs{JobID: id, Epoch: job.Epoch, Run: kind})
+		return s.insertRun(ctx, tx, reins.RunArgs{JobID: id, Epoch: job.Epoch, Run: kind})
 	})
 	return rescued, err
 }

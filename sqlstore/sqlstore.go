@@ -5,6 +5,7 @@ package sqlstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -146,4 +147,25 @@ type unavailableError struct{ err error }
 func (e *unavailableError) Error() string { return fmt.Sprintf("database unavailable: %v", e.err) }
 func (e *unavailableError) Unwrap() []error {
 	return []error{e.err, reins.Errorf(reins.EUNAVAILABLE, "the database is unavailable; retry shortly")}
+}
+
+// insertRun enqueues a run of the job inside tx: a processing run of a throttled job (one
+// with a max_rows_per_s) goes to the throttled queue, so its waits never hold a worker slot
+// that other jobs need.
+func (s *Store) insertRun(ctx context.Context, tx Tx, args reins.RunArgs) error {
+	if args.Run == reins.RunProcess {
+		var params string
+		if err := tx.QueryRow(ctx, `SELECT params FROM reins_jobs WHERE id = $1`, args.JobID).Scan(&params); err != nil {
+			return fmt.Errorf("read the job's throttle: %w", err)
+		}
+		var p struct {
+			MaxRowsPerS json.Number `json:"max_rows_per_s"`
+		}
+		if json.Unmarshal([]byte(params), &p) == nil {
+			if n, err := p.MaxRowsPerS.Int64(); err == nil && n > 0 {
+				args.Throttled = true
+			}
+		}
+	}
+	return tx.InsertRun(ctx, args)
 }

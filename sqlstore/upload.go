@@ -37,7 +37,7 @@ func (s *Store) BeginUpload(ctx context.Context, u *reins.Upload, actor string, 
 			u.JobID, u.FileName, u.SpoolKey, u.Expected, now); err != nil {
 			return fmt.Errorf("insert upload: %w", err)
 		}
-		if err := takeLease(ctx, tx, job, reins.RunTransfer, job.Epoch, now.Add(ttl), owner); err != nil {
+		if err := s.takeLease(ctx, tx, job, reins.RunTransfer, job.Epoch, now.Add(ttl), owner); err != nil {
 			return err
 		}
 		if job.Status != reins.StatusCreated {
@@ -100,7 +100,7 @@ func (s *Store) CompleteUpload(ctx context.Context, jobID, lease uuid.UUID, rece
 		case reins.StatusPaused:
 			return nil // RESUME enqueues the run
 		}
-		return tx.InsertRun(ctx, reins.RunArgs{JobID: jobID, Epoch: job.Epoch, Run: reins.RunProcess})
+		return s.insertRun(ctx, tx, reins.RunArgs{JobID: jobID, Epoch: job.Epoch, Run: reins.RunProcess})
 	})
 	if err != nil {
 		return nil, err

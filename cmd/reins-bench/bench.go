@@ -80,7 +80,15 @@ func (b *bench) run(ctx context.Context) (err error) {
 		}
 		b.notePhaseRSS(s.name)
 	}
-	return b.benchMemory()
+	if err := b.benchMemory(); err != nil {
+		return err
+	}
+	if b.opts.skipRecovery {
+		b.logf("skip recovery")
+		return nil
+	}
+	b.logf("== recovery")
+	return b.benchRecovery(ctx)
 }
 
 func (b *bench) setup(ctx context.Context) error {

@@ -26,17 +26,18 @@ import (
 )
 
 type options struct {
-	databaseURL string
-	rows        int64
-	batchSize   int
-	workers     int
-	repeat      int
-	cycles      int
-	skipImport  bool
-	skipPause   bool
-	jobTimeout  time.Duration
-	timeout     time.Duration
-	keep        bool
+	databaseURL  string
+	rows         int64
+	batchSize    int
+	workers      int
+	repeat       int
+	cycles       int
+	skipImport   bool
+	skipPause    bool
+	skipRecovery bool
+	jobTimeout   time.Duration
+	timeout      time.Duration
+	keep         bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -51,6 +52,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.cycles, "cycles", 20, "PAUSE/RESUME cycles in the pause figures")
 	fs.BoolVar(&o.skipImport, "skip-import", false, "skip the import figure")
 	fs.BoolVar(&o.skipPause, "skip-pause", false, "skip the pause latency and pause/resume cost figures")
+	fs.BoolVar(&o.skipRecovery, "skip-recovery", false, "skip the recovery figure (a second server, SIGKILLed workers)")
 	fs.DurationVar(&o.jobTimeout, "job-timeout", 10*time.Minute, "the longest any one job or wait may take")
 	fs.DurationVar(&o.timeout, "timeout", 60*time.Minute, "the longest the whole benchmark may take")
 	fs.BoolVar(&o.keep, "keep", false, "keep the schema and the temporary directory (for debugging)")

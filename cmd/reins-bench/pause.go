@@ -64,7 +64,7 @@ func (b *bench) benchPauseLatency(ctx context.Context) error {
 		return err
 	}
 	var lats, resumes []time.Duration
-	var notPaused, moved int
+	var notPaused, moved, quick int
 	for i := range b.opts.cycles {
 		t0 := time.Now()
 		ans, err := b.api.command(ctx, id, "PAUSE")
@@ -105,6 +105,12 @@ func (b *bench) benchPauseLatency(ctx context.Context) error {
 		if _, err := b.api.command(ctx, id, "RESUME"); err != nil {
 			return fmt.Errorf("cycle %d: RESUME: %w", i+1, err)
 		}
+		if i%3 == 2 {
+			// Every third PAUSE comes right on the RESUME's answer, before its run has
+			// (likely) claimed the job.
+			quick++
+			continue
+		}
 		if _, err := b.api.wait(ctx, id, 30*time.Second, "progress after RESUME", func(st jobStatus) bool {
 			return st.Progress.Done > doneAt
 		}); err != nil {
@@ -125,14 +131,14 @@ func (b *bench) benchPauseLatency(ctx context.Context) error {
 	}
 
 	slices.Sort(lats)
-	p50, p95, worst := percentile(lats, 50), percentile(lats, 95), lats[len(lats)-1]
+	p50, p99, worst := percentile(lats, 50), percentile(lats, 99), lats[len(lats)-1]
 	b.report.add(row{
-		figure:   fmt.Sprintf("PAUSE on a running export, answered (p50 / p95 / max of %d)", len(lats)),
-		reins:    fmt.Sprintf("%s / %s / %s", millis(p50), millis(p95), millis(worst)),
+		figure:   fmt.Sprintf("PAUSE on a running export, answered (p50 / p99 / max of %d; %d of them right on a RESUME's answer)", len(lats), quick),
+		reins:    fmt.Sprintf("%s / %s / %s", millis(p50), millis(p99), millis(worst)),
 		baseline: "–",
 		ratio:    "–",
-		target:   "p95 ≤ 100 ms",
-		pass:     passMark(p95 <= 100*time.Millisecond),
+		target:   "p99 ≤ 50 ms",
+		pass:     passMark(p99 <= 50*time.Millisecond),
 	})
 	b.report.add(row{
 		figure:   "PAUSE answered PAUSED, and nothing moved in the 200 ms after",

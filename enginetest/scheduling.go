@@ -1,0 +1,88 @@
+package enginetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/reins-dev/reins"
+	"github.com/reins-dev/reins/csvexport"
+	"github.com/reins-dev/reins/engine"
+)
+
+// ExerciseScheduling runs the part of the behaviour suite about worker slots and runs that
+// have not started: throttled jobs must not starve others, and a PAUSE that no run can
+// answer settles at once.
+func ExerciseScheduling(t *testing.T, open Opener) {
+	t.Run("ThrottledDoNotStarve", func(t *testing.T) { t.Parallel(); testThrottledDoNotStarve(t, open) })
+	t.Run("PauseWithNoRunSettles", func(t *testing.T) { t.Parallel(); testPauseWithNoRunSettles(t, open) })
+}
+
+// testThrottledDoNotStarve starts 8 exports throttled to 1 row a second, twice the worker
+// slots, and, once all of them are working, a small unthrottled export: it completes while
+// every throttled one is still running. Runs are given a budget longer than the suite waits,
+// so a throttled run that held its slot while it waited would keep the small export out.
+func testThrottledDoNotStarve(t *testing.T, open Opener) {
+	backend := open(t)
+	customers := seed(t, backend, 200)
+	h := newHarness(t, backend, engine.Config{Workers: 4, RunBudget: 2 * waitLimit})
+	slow := csvexport.Params{DateGTE: "2015-01-01", DateLTE: "2024-12-31", MaxRowsPerS: 1}
+	var throttled []*reins.Job
+	for range 8 {
+		throttled = append(throttled, h.export(slow))
+	}
+	for _, job := range throttled {
+		h.waitFor(job.ID, "its first batch", func(j *reins.Job) bool { return j.Done > 0 })
+	}
+	small := csvexport.Params{DateGTE: "2015-01-01", DateLTE: "2015-12-31"}
+	done := h.waitStatus(h.export(small).ID, reins.StatusCompleted)
+	if got, want := h.result(done), expectedCSV(t, customers, small); got != want {
+		t.Fatalf("the small export differs from the expected CSV (%d vs %d bytes)", len(got), len(want))
+	}
+	for _, job := range throttled {
+		if j := h.job(job.ID); j.Status != reins.StatusStarted {
+			t.Fatalf("throttled export %s is %s, want it still STARTED", job.ID, j.Status)
+		}
+		h.command(job.ID, reins.CommandRevoke)
+	}
+}
+
+// testPauseWithNoRunSettles pauses a job whose run is queued but not started (a RESUME's run,
+// with no worker yet to take it): the PAUSE answers PAUSED at once instead of waiting for a
+// run to acknowledge. When a worker then starts, the queued run leaves the paused job be, and
+// after RESUME the export completes exactly.
+func testPauseWithNoRunSettles(t *testing.T, open Opener) {
+	backend := open(t)
+	customers := seed(t, backend, 500)
+	// No workers: runs stay queued. A short CommandWait makes a PAUSE that waits for a run
+	// answer PAUSING soon, which the test reports.
+	commands := newHarness(t, backend, engine.Config{Workers: 0, CommandWait: 200 * time.Millisecond})
+	p := csvexport.Params{DateGTE: "2015-01-01", DateLTE: "2024-12-31"}
+	job := commands.export(p)
+	if got := commands.command(job.ID, reins.CommandPause).Status; got != reins.StatusPaused {
+		t.Fatalf("PAUSE of a CREATED job: %s", got)
+	}
+	if got := commands.command(job.ID, reins.CommandResume).Status; got != reins.StatusResumed {
+		t.Fatalf("RESUME: %s", got)
+	}
+	paused := commands.command(job.ID, reins.CommandPause)
+	if paused.Status != reins.StatusPaused {
+		t.Fatalf("PAUSE with the RESUME's run not started answered %s, want PAUSED at once", paused.Status)
+	}
+	workers := newHarnessOn(t, backend, commands.blob, engine.Config{Workers: 1, BatchSize: 100})
+	if got := workers.command(job.ID, reins.CommandResume).Status; got != reins.StatusResumed {
+		t.Fatalf("RESUME: %s", got)
+	}
+	done := workers.waitStatus(job.ID, reins.StatusCompleted)
+	if got, want := workers.result(done), expectedCSV(t, customers, p); got != want {
+		t.Fatalf("the export differs from the expected CSV (%d vs %d bytes)", len(got), len(want))
+	}
+	events, err := backend.JobEvents(t.Context(), job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events {
+		if e.From != "" && !allowed(e) {
+			t.Fatalf("history entry %s -> %s by %s (%s) is in neither table", e.From, e.To, e.Actor, e.Detail)
+		}
+	}
+}
