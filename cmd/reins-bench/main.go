@@ -1,5 +1,5 @@
 // Command reins-bench measures Reins against Postgres' own COPY, on the same machine and in
-// the same run: the targets of DESIGN.md §6 (export, import, PAUSE latency, the cost of
+// the same run: the targets of docs/design.md §6 (export, import, PAUSE latency, the cost of
 // pause/resume cycles, and peak memory).
 //
 // It creates a schema of its own in --database-url, builds ./cmd/reins, starts `reins serve`

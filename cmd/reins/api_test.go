@@ -21,7 +21,7 @@ import (
 // apiCustomers is how many demo customers the API tests seed.
 const apiCustomers = 2000
 
-// TestAPI checks the compatibility contract (DESIGN §3) and the additive endpoints over
+// TestAPI checks the compatibility contract (docs/design.md §3) and the additive endpoints over
 // real HTTP against a running Main, on every backend.
 func TestAPI(t *testing.T) {
 	t.Parallel()
