@@ -162,6 +162,8 @@ type Engine struct {
 	// stopRescuer ends the rescuer loop; rescuerDone is closed when it has.
 	stopRescuer context.CancelFunc
 	rescuerDone chan struct{}
+	// fair bounds the slots one tenant's runs hold.
+	fair *fairShare
 }
 
 // New returns an engine on the backend that runs the registry's kinds. With cfg.Workers > 0
@@ -178,7 +180,7 @@ func New(backend Backend, kinds *reins.Registry, cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{cfg: cfg, store: backend, notifier: backend, kinds: kinds, log: cfg.Logger,
-		drain: make(chan struct{})}
+		drain: make(chan struct{}), fair: newFairShare(cfg.Workers)}
 	if cfg.Workers == 0 {
 		return e, nil
 	}

@@ -17,6 +17,15 @@ type runWorker struct {
 }
 
 func (w *runWorker) Work(ctx context.Context, job *river.Job[reins.RunArgs]) error {
+	if !job.Args.Throttled {
+		// No tenant takes every slot: a tenant at its share waits a moment.
+		if j, err := w.engine.store.FindJob(ctx, job.Args.JobID); err == nil && j.Owner != reins.DefaultOwner {
+			if !w.engine.fair.take(j.Owner) {
+				return river.JobSnooze(fairShareSnooze)
+			}
+			defer w.engine.fair.give(j.Owner)
+		}
+	}
 	err := w.engine.run(ctx, job.Args)
 	if err == nil {
 		return nil

@@ -128,6 +128,12 @@ type exportParams struct {
 // create creates a job of the given type from request parameters, as the API does.
 func (h *harness) create(t reins.JobType, params reins.Params) *reins.Job {
 	h.t.Helper()
+	return h.createAs(reins.DefaultOwner, t, params)
+}
+
+// createAs is create in the name of the tenant owner.
+func (h *harness) createAs(owner string, t reins.JobType, params reins.Params) *reins.Job {
+	h.t.Helper()
 	kind, err := h.engine.Kinds().Lookup(t)
 	if err != nil {
 		h.t.Fatal(err)
@@ -136,7 +142,7 @@ func (h *harness) create(t reins.JobType, params reins.Params) *reins.Job {
 	if err != nil {
 		h.t.Fatalf("new %s job: %v", t, err)
 	}
-	job.Owner = reins.DefaultOwner
+	job.Owner = owner
 	if err := h.engine.Create(context.Background(), job, "test"); err != nil {
 		h.t.Fatal(err)
 	}

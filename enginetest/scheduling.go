@@ -1,10 +1,12 @@
 package enginetest
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"github.com/reins-dev/reins"
+	"github.com/reins-dev/reins/blob"
 	"github.com/reins-dev/reins/csvexport"
 	"github.com/reins-dev/reins/engine"
 )
@@ -15,6 +17,67 @@ import (
 func ExerciseScheduling(t *testing.T, open Opener) {
 	t.Run("ThrottledDoNotStarve", func(t *testing.T) { t.Parallel(); testThrottledDoNotStarve(t, open) })
 	t.Run("PauseWithNoRunSettles", func(t *testing.T) { t.Parallel(); testPauseWithNoRunSettles(t, open) })
+	t.Run("FairShare", func(t *testing.T) { t.Parallel(); testFairShare(t, open) })
+}
+
+// testFairShare checks that one tenant's runs cannot take every worker slot: acme starts as
+// many exports as there are workers, each held at the start of its run until the test lets
+// it go; globex's export, started after, completes while they are held. Then acme's all
+// complete too. Runs get a budget longer than the suite waits, so River's timeout of a held
+// run cannot free a slot for globex.
+func testFairShare(t *testing.T, open Opener) {
+	backend := open(t)
+	customers := seed(t, backend, 100)
+	b, err := blob.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	gated := &heldExport{Kind: &csvexport.Kind{Store: backend, Blob: b}, owner: "acme",
+		entered: make(chan struct{}, 16), release: make(chan struct{})}
+	const workers = 2
+	h := newHarnessWith(t, backend, b, reins.NewRegistry(gated), engine.Config{Workers: workers, RunBudget: 2 * waitLimit})
+	p := csvexport.Params{DateGTE: "2015-01-01", DateLTE: "2024-12-31"}
+	var held []*reins.Job
+	for range workers {
+		held = append(held, h.createAs("acme", csvexport.Type, exportParams{Params: p}.values()))
+	}
+	select {
+	case <-gated.entered:
+	case <-time.After(waitLimit):
+		t.Fatal("no run of acme's exports started")
+	}
+	other := h.createAs("globex", csvexport.Type, exportParams{Params: p}.values())
+	done := h.waitStatus(other.ID, reins.StatusCompleted)
+	if got, want := h.result(done), expectedCSV(t, customers, p); got != want {
+		t.Fatalf("globex's export differs from the expected CSV (%d vs %d bytes)", len(got), len(want))
+	}
+	close(gated.release)
+	for _, job := range held {
+		if got, want := h.result(h.waitStatus(job.ID, reins.StatusCompleted)), expectedCSV(t, customers, p); got != want {
+			t.Fatalf("acme's export differs from the expected CSV (%d vs %d bytes)", len(got), len(want))
+		}
+	}
+}
+
+// heldExport is the export kind whose runs for owner wait at their start until release is
+// closed, telling entered each time one does.
+type heldExport struct {
+	*csvexport.Kind
+	owner   string
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (k *heldExport) Begin(ctx context.Context, job *reins.Job) (reins.Task, error) {
+	if job.Owner == k.owner {
+		k.entered <- struct{}{}
+		select {
+		case <-k.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return k.Kind.Begin(ctx, job)
 }
 
 // testThrottledDoNotStarve starts 8 exports throttled to 1 row a second, twice the worker
