@@ -34,6 +34,9 @@ type Config struct {
 	Name string
 	// SpoolRetention is how long an ended upload job's file is kept for a restart.
 	SpoolRetention time.Duration
+	// ExportConfirmOver holds an export estimated above this many rows for CONFIRM, unless
+	// the export sets its own confirm_over (0: off).
+	ExportConfirmOver int64
 
 	// APITokens are "tenant:token" entries separated by commas (REINS_API_TOKENS only: a
 	// flag would show the tokens in the process list).
@@ -87,6 +90,7 @@ func DefaultConfig() (Config, error) {
 		JobRetention:      envDuration("REINS_JOB_RETENTION", 90*24*time.Hour, &errs),
 	}
 	c.SpoolRetention = envDuration("REINS_SPOOL_RETENTION", 24*time.Hour, &errs)
+	c.ExportConfirmOver = envInt64("REINS_EXPORT_CONFIRM_OVER", 0, &errs)
 	return c, errors.Join(errs...)
 }
 
@@ -108,6 +112,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("--grace must be positive, got %s", c.Grace)
 	case c.SpoolRetention <= 0:
 		return fmt.Errorf("--spool-retention must be positive, got %s", c.SpoolRetention)
+	case c.ExportConfirmOver < 0:
+		return fmt.Errorf("--export-confirm-over must be 0 (off) or a number of rows, got %d", c.ExportConfirmOver)
 	case c.MaxUploadBytes < 0 || c.MaxActiveJobs < 0 || c.MaxJobsPerMinute < 0:
 		return fmt.Errorf("--max-upload-bytes, --max-active-jobs and --max-jobs-per-minute must be 0 (no limit) or more")
 	case c.ReadHeaderTimeout < 0 || c.BodyTimeout < 0 || c.ResultRetention < 0 || c.JobRetention < 0:
@@ -134,6 +140,7 @@ func (c *Config) flagSet(name string, stderr io.Writer, withServer bool) *flag.F
 		fs.IntVar(&c.BatchSize, "batch-size", c.BatchSize, "most rows one batch commits (REINS_BATCH_SIZE)")
 		fs.StringVar(&c.Name, "name", c.Name, "this process's name in the jobs it runs; default host:pid (REINS_NAME)")
 		fs.DurationVar(&c.SpoolRetention, "spool-retention", c.SpoolRetention, "how long an ended upload job's file is kept for a restart (REINS_SPOOL_RETENTION)")
+		fs.Int64Var(&c.ExportConfirmOver, "export-confirm-over", c.ExportConfirmOver, "hold an export estimated above this many rows for CONFIRM unless it sets confirm_over; 0 is off (REINS_EXPORT_CONFIRM_OVER)")
 		fs.StringVar(&c.APITokensFile, "api-tokens-file", c.APITokensFile, "file of API tokens, one tenant:token a line; also REINS_API_TOKENS=tenant:token,...; none runs open (REINS_API_TOKENS_FILE)")
 		fs.StringVar(&c.MetricsToken, "metrics-token", c.MetricsToken, "bearer token /metrics asks for; empty leaves it open (REINS_METRICS_TOKEN)")
 		fs.Int64Var(&c.MaxUploadBytes, "max-upload-bytes", c.MaxUploadBytes, "largest upload file in bytes, 0 for no limit (REINS_MAX_UPLOAD_BYTES)")

@@ -234,7 +234,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if m.Blob, err = blob.New(m.Config.BlobDir()); err != nil {
 		return err
 	}
-	kinds := registry.New(registry.Deps{Store: m.Backend, Blob: m.Blob})
+	kinds := registry.New(registry.Deps{Store: m.Backend, Blob: m.Blob, ExportConfirmOver: m.Config.ExportConfirmOver})
 	m.Metrics = metrics.New(m.Backend, kinds.Types(), m.Logger)
 	m.Engine, err = engine.New(m.Backend, kinds, engine.Config{
 		Workers:     m.Config.Workers,
