@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 
 	"github.com/reins-dev/reins"
@@ -82,12 +83,24 @@ func FuzzTokens(f *testing.F) {
 		if err == nil {
 			return
 		}
-		for _, item := range bytes.Split([]byte(list), []byte(",")) {
+		items := bytes.Split([]byte(list), []byte(","))
+		// Tenant names are not secret and errors name them: a token that is also written as
+		// some entry's tenant (or inside one) may appear in an error for that reason alone.
+		var tenants [][]byte
+		for _, item := range items {
+			tenant, _, _ := bytes.Cut(bytes.TrimSpace(item), []byte(":"))
+			tenants = append(tenants, bytes.TrimSpace(tenant))
+		}
+		for _, item := range items {
 			_, token, ok := bytes.Cut(bytes.TrimSpace(item), []byte(":"))
 			token = bytes.TrimSpace(token)
-			if ok && len(token) >= MinTokenLength && bytes.Contains([]byte(err.Error()), token) {
-				t.Fatalf("the error %q shows a token", err)
+			if !ok || len(token) < MinTokenLength || !bytes.Contains([]byte(err.Error()), token) {
+				continue
 			}
+			if slices.ContainsFunc(tenants, func(tenant []byte) bool { return bytes.Contains(tenant, token) }) {
+				continue
+			}
+			t.Fatalf("the error %q shows a token", err)
 		}
 	})
 }
