@@ -114,9 +114,7 @@ func (s *Server) toJobJSON(j *reins.Job) jobJSON {
 	if j.WaitsFor != nil && j.Status == reins.StatusCreated {
 		out.WaitingFor = optID(j.WaitsFor)
 	}
-	if j.Lease != nil && j.LeaseOwner != nil && j.LeaseExpiresAt != nil && j.LeaseExpiresAt.After(now) {
-		out.Run = &runJSON{Worker: *j.LeaseOwner, LeaseExpiresAt: rfc3339(*j.LeaseExpiresAt)}
-	}
+	out.Run = runOf(j, now)
 	kind, err := s.engine.Kinds().Lookup(j.Type)
 	if err != nil {
 		return out
@@ -225,4 +223,13 @@ func (s *Server) handleJobDetail(w http.ResponseWriter, r *http.Request) {
 		out.History[i] = eventJSON{At: rfc3339(e.At), From: e.From, To: e.To, Actor: e.Actor, Detail: e.Detail}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// runOf names the worker holding the job's run: while its lease lasts, and never for a job
+// that has finished (its last run lets go of the lease a moment after the job ends).
+func runOf(j *reins.Job, now time.Time) *runJSON {
+	if j.Status.Terminal() || j.Lease == nil || j.LeaseOwner == nil || j.LeaseExpiresAt == nil || !j.LeaseExpiresAt.After(now) {
+		return nil
+	}
+	return &runJSON{Worker: *j.LeaseOwner, LeaseExpiresAt: rfc3339(*j.LeaseExpiresAt)}
 }
