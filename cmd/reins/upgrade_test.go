@@ -374,10 +374,19 @@ func dropGates(dbURL string, gates ...gate) []string {
 	return stmts
 }
 
-// gateRollback returns a gate on the delete of job's last customer row: a rollback deletes
-// in id order, a batch a transaction, so its earlier batches are undone and it stops there.
+// gateRollback returns a gate that lets a rollback of job undo its first batch (upBatch
+// rows) and fails every later one, so the rollback stays REVOKING with its earlier batches
+// undone. The last release's rollback picks a batch's rows without an order (LIMIT alone):
+// on SQLite that is id order (the job_id index), so the gate is the delete of the job's last
+// row; on Postgres the plan may pick any rows, so the gate counts deletes of the job's rows
+// with a sequence (not rolled back with a failed batch) and fails all past the first batch.
 func gateRollback(t *testing.T, store Config, job string) gate {
 	t.Helper()
+	if store.DatabaseURL != "" {
+		execSQL(t, store, `CREATE SEQUENCE IF NOT EXISTS upgrade_undo_seq`)
+		return gate{"upgrade_gate_undo", "customers", "DELETE",
+			fmt.Sprintf("OLD.job_id = '%s' AND nextval('upgrade_undo_seq') > %d", uuid.MustParse(job), upBatch)}
+	}
 	var last int64
 	withBackend(t, store, func(ctx context.Context, b backend) {
 		if err := b.QueryRow(ctx, `SELECT MAX(id) FROM customers WHERE job_id = $1`, uuid.MustParse(job)).Scan(&last); err != nil {
