@@ -68,6 +68,14 @@ type JobStore interface {
 	// CountJobs counts the owner's jobs by status; a status with no job is absent.
 	CountJobs(ctx context.Context, owner string) (map[Status]int64, error)
 
+	// FinishedBefore lists the ids of the jobs in one of statuses that finished before t,
+	// oldest first, at most limit of them: what a retention sweep deletes.
+	FinishedBefore(ctx context.Context, t time.Time, limit int, statuses ...Status) ([]uuid.UUID, error)
+
+	// DeleteFinishedJob deletes the job and its history if it is in one of statuses, and
+	// reports whether it did.
+	DeleteFinishedJob(ctx context.Context, id uuid.UUID, statuses ...Status) (bool, error)
+
 	// CountJobsByType counts every tenant's jobs by type and status, for metrics.
 	CountJobsByType(ctx context.Context) ([]JobCount, error)
 

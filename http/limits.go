@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -106,17 +105,15 @@ func (s *Server) tooMany(w http.ResponseWriter, r *http.Request, wait time.Durat
 
 // activeJobs counts the tenant's unfinished jobs.
 func (s *Server) activeJobs(ctx context.Context, tenant string) (int64, error) {
-	var terminal []string
-	for _, st := range reins.AllStatuses() {
-		if st.Terminal() {
-			terminal = append(terminal, "'"+string(st)+"'")
-		}
-	}
-	var n int64
-	err := s.engine.Store().QueryRow(ctx, `SELECT count(*) FROM reins_jobs WHERE owner = $1 AND status NOT IN (`+
-		strings.Join(terminal, ", ")+`)`, tenant).Scan(&n)
+	counts, err := s.engine.Store().CountJobs(ctx, tenant)
 	if err != nil {
 		return 0, reins.Errorf(reins.EUNAVAILABLE, "cannot count the tenant's jobs: %v", err)
+	}
+	var n int64
+	for st, c := range counts {
+		if !st.Terminal() {
+			n += c
+		}
 	}
 	return n, nil
 }
@@ -204,40 +201,23 @@ func (s *Server) SweepJobs(ctx context.Context, now time.Time) (int, error) {
 				}
 			}
 		}
-		// The history goes with the row (ON DELETE CASCADE).
-		n, err := s.engine.Store().Exec(ctx, `DELETE FROM reins_jobs WHERE id = $1 AND status IN ($2, $3, $4)`,
-			id, reins.StatusCompleted, reins.StatusFailed, reins.StatusRevoked)
+		ok, err := s.engine.Store().DeleteFinishedJob(ctx, id, reins.StatusCompleted, reins.StatusFailed, reins.StatusRevoked)
 		if err != nil {
 			return deleted, err
 		}
-		deleted += int(n)
+		if ok {
+			deleted++
+		}
 	}
 	return deleted, nil
 }
 
+// sweepBatch is how many jobs one retention sweep looks at, oldest first.
+const sweepBatch = 10000
+
 // finishedBefore lists the jobs in the given statuses that finished before t, oldest first.
 func (s *Server) finishedBefore(ctx context.Context, t time.Time, statuses ...reins.Status) ([]uuid.UUID, error) {
-	marks := make([]string, len(statuses))
-	args := []any{t.UTC()}
-	for i, st := range statuses {
-		marks[i] = "$" + strconv.Itoa(i+2)
-		args = append(args, st)
-	}
-	rows, err := s.engine.Store().Query(ctx, `SELECT id FROM reins_jobs WHERE finished_at < $1 AND status IN (`+
-		strings.Join(marks, ", ")+`) ORDER BY finished_at LIMIT 10000`, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []uuid.UUID
-	for rows.Next() {
-		var id uuid.UUID
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return s.engine.Store().FinishedBefore(ctx, t, sweepBatch, statuses...)
 }
 
 // SweepResults deletes the files of jobs that finished more than the result retention

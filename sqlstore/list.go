@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/reins-dev/reins"
 )
@@ -79,6 +82,24 @@ func (s *Store) CountJobs(ctx context.Context, owner string) (map[reins.Status]i
 		counts[st] = n
 	}
 	return counts, s.wrap(rows.Err())
+}
+
+// FinishedBefore implements reins.JobStore.
+func (s *Store) FinishedBefore(ctx context.Context, t time.Time, limit int, statuses ...reins.Status) ([]uuid.UUID, error) {
+	rows, err := s.conn.Query(ctx, `SELECT id FROM reins_jobs WHERE finished_at < $1 AND status IN `+statusList(statuses)+`
+		ORDER BY finished_at LIMIT $2`, t.UTC(), limit)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	ids, err := collectIDs(rows)
+	return ids, s.wrap(err)
+}
+
+// DeleteFinishedJob implements reins.JobStore. The history goes with the row (ON DELETE
+// CASCADE).
+func (s *Store) DeleteFinishedJob(ctx context.Context, id uuid.UUID, statuses ...reins.Status) (bool, error) {
+	n, err := s.conn.Exec(ctx, `DELETE FROM reins_jobs WHERE id = $1 AND status IN `+statusList(statuses), id)
+	return n > 0, s.wrap(err)
 }
 
 // CountJobsByType implements reins.JobStore.
