@@ -42,7 +42,7 @@ func TestDeadHolderTakenOverAtOnce(t *testing.T) {
 		return db
 	}
 	live := open()
-	defer live.Close()
+	t.Cleanup(func() { live.Close() }) // after serveEngine's cleanup: the engine stops first
 	dying := open()
 
 	const n = 300
@@ -78,20 +78,7 @@ func TestDeadHolderTakenOverAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	e, err := engine.New(live, kinds, engine.Config{Workers: 1, BatchSize: 50, LeaseTTL: 10 * time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		_ = e.Stop(stopCtx)
-	}()
-	srv := httptest.NewServer(reinshttp.NewServer(e, b, nil))
-	defer srv.Close()
+	srv := serveEngine(t, live, kinds, b, engine.Config{Workers: 1, BatchSize: 50, LeaseTTL: 10 * time.Minute})
 	waitHTTP(t, srv.URL+"/api/v1/job-status/"+job.ID.String()+"/", http.StatusOK,
 		func(b map[string]any) bool { return b["job_status"] == "COMPLETED" })
 
@@ -123,6 +110,27 @@ func TestDeadHolderTakenOverAtOnce(t *testing.T) {
 	if len(seen) != n {
 		t.Fatalf("the export has %d rows, want %d", len(seen), n)
 	}
+}
+
+// serveEngine starts an engine on db with cfg and an API server over it, both stopped when
+// the test ends (the engine given 10 s to drain).
+func serveEngine(t *testing.T, db *postgres.DB, kinds *reins.Registry, b *blob.Store, cfg engine.Config) *httptest.Server {
+	t.Helper()
+	e, err := engine.New(db, kinds, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(reinshttp.NewServer(e, b, nil))
+	t.Cleanup(func() {
+		srv.Close()
+		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = e.Stop(stopCtx)
+	})
+	return srv
 }
 
 func getText(t *testing.T, u string) (int, string) {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -18,7 +17,6 @@ import (
 	"github.com/reins-dev/reins/blob"
 	"github.com/reins-dev/reins/demo"
 	"github.com/reins-dev/reins/engine"
-	reinshttp "github.com/reins-dev/reins/http"
 	"github.com/reins-dev/reins/postgres"
 	"github.com/reins-dev/reins/registry"
 	"github.com/reins-dev/reins/reinstest"
@@ -147,7 +145,7 @@ func exportThrough(t *testing.T, dbURL string, down, up func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() }) // after serveEngine's cleanup: the engine stops first
 	if err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -159,20 +157,8 @@ func exportThrough(t *testing.T, dbURL string, down, up func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := engine.New(db, registry.New(registry.Deps{Store: db, Blob: b}), engine.Config{Workers: 2, BatchSize: 200, LeaseTTL: time.Second, RescueInterval: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		_ = e.Stop(stopCtx)
-	}()
-	srv := httptest.NewServer(reinshttp.NewServer(e, b, nil))
-	defer srv.Close()
+	srv := serveEngine(t, db, registry.New(registry.Deps{Store: db, Blob: b}), b,
+		engine.Config{Workers: 2, BatchSize: 200, LeaseTTL: time.Second, RescueInterval: 200 * time.Millisecond})
 
 	status, body := getJSON(t, srv.URL+"/api/v1/export/?date_gte=2015-01-01&date_lte=2024-12-31&max_rows_per_s=4000")
 	if status != http.StatusOK {
