@@ -26,7 +26,7 @@ lint:
 # the time as "context deadline exceeded" on a busy machine (go.dev/issue/75804, fixed in
 # Go 1.27), failing a run that found nothing.
 FUZZTIME ?= 20000x
-FUZZ_TARGETS := csvimport:FuzzSheet csvexport:FuzzParseParams http:FuzzBodyValues http:FuzzJobID http:FuzzFileName http:FuzzTokens
+FUZZ_TARGETS := csvimport:FuzzSheet csvexport:FuzzParseParams http:FuzzBodyValues http:FuzzJobID http:FuzzFileName http:FuzzTokens sqlite:FuzzCSVField
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
