@@ -25,12 +25,24 @@ func customerFilter(q *reins.CustomerQuery, n int) (string, []any) {
 	return where, args
 }
 
-// CountCustomers implements reins.CustomerStore.
+// CountCustomers implements reins.CustomerStore: through the Conn's own counter when it has
+// one.
 func (s *Store) CountCustomers(ctx context.Context, q *reins.CustomerQuery) (n, minID, maxID int64, err error) {
 	where, args := customerFilter(q, 0)
-	err = s.conn.QueryRow(ctx, `SELECT COUNT(*), COALESCE(MIN(id), 0), COALESCE(MAX(id), 0) FROM customers WHERE `+where,
-		args...).Scan(&n, &minID, &maxID)
+	query := `SELECT COUNT(*), COALESCE(MIN(id), 0), COALESCE(MAX(id), 0) FROM customers WHERE ` + where
+	if c, ok := s.conn.(CustomerCounter); ok {
+		n, minID, maxID, err = c.CountCustomers(ctx, query, args)
+		return n, minID, maxID, s.wrap(err)
+	}
+	err = s.conn.QueryRow(ctx, query, args...).Scan(&n, &minID, &maxID)
 	return n, minID, maxID, s.wrap(err)
+}
+
+// CustomerCounter is what a Conn implements when it runs an export's count (the query
+// CountCustomers builds, returning the rows and their least and greatest id) better than
+// as a plain query.
+type CustomerCounter interface {
+	CountCustomers(ctx context.Context, query string, args []any) (n, minID, maxID int64, err error)
 }
 
 // CSVExporter is what a Conn implements when its database writes CSV faster than encoding
