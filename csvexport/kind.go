@@ -107,6 +107,11 @@ func (k *Kind) Begin(ctx context.Context, job *reins.Job) (reins.Task, error) {
 		return nil, err
 	}
 	t := &task{kind: k, job: job, cp: cp, total: job.Total}
+	// A throttled export reads nothing ahead: its batches wait for the throttle anyway, and
+	// a read done early would only be thrown away by a PAUSE during the wait.
+	if r, ok := k.Store.(interface{ ExportReadsAhead() bool }); ok && params.MaxRowsPerS == 0 {
+		t.readAhead = r.ExportReadsAhead()
+	}
 	t.query = reins.CustomerQuery{Columns: params.Header(), EscapeFormulas: !params.RawCells && !cp.legacy()}
 	t.query.From, t.query.To = params.Range()
 	if cp.legacy() {
@@ -142,6 +147,24 @@ type task struct {
 	file    *os.File
 	out     *countingWriter
 	w       *bufio.Writer
+
+	// readAhead says whether the next page is read while the last one commits; ahead is
+	// that read, when one is under way or done and not yet taken, and stopAhead cancels it.
+	readAhead bool
+	ahead     *page
+	aheadCtx  context.Context
+	stopAhead context.CancelFunc
+}
+
+// page is one read of the walk: the rows with ids in (after, upto] written to the part, and
+// the part's size once they are in it. done closes when the read has ended.
+type page struct {
+	after, upto int64
+	limit       int
+	rows, end   int64
+	err         error
+	run         func()
+	done        chan struct{}
 }
 
 // count counts the snapshot's rows in range and where their ids begin and end: the job's
@@ -181,18 +204,44 @@ func (t *task) openPart() error {
 	return nil
 }
 
+// Next takes the page the walk has read ahead, or reads it now, then starts reading the
+// page after it (when the store allows reads alongside the run's other statements) before
+// syncing the part and returning the batch: so the next page's COPY runs while this batch
+// is synced and committed, and the walk's reads follow one another with hardly a gap.
+//
+// The read ahead appends to the part file right after this page's bytes; the checkpoint
+// counts only up to this page's end, so bytes of a read whose batch never commits (the run
+// stops, fails or is fenced) lie past the part's committed size, where no reader looks
+// (docs/architecture.md, "The export's files"). Pages are read in order, each from where
+// the one before ended, exactly as without the read ahead: the rows and bytes of the file
+// are the same.
 func (t *task) Next(ctx context.Context, limit int) (*reins.Batch, bool, error) {
 	if t.span == 0 {
 		t.span = int64(limit)
 	}
-	upto := min(t.cp.AfterID+t.span, t.cp.EndID)
-	n, err := t.kind.Store.ExportCSV(ctx, t.w, &t.query, t.cp.AfterID, upto)
-	if err != nil {
-		return nil, false, err
+	p := t.ahead
+	t.ahead = nil
+	if p == nil {
+		p = t.read(ctx, t.cp.AfterID, limit)
+		p.run()
 	}
-	t.span = nextSpan(t.span, upto-t.cp.AfterID, n, int64(limit))
-	if err := t.w.Flush(); err != nil {
-		return nil, false, fmt.Errorf("write export part: %w", err)
+	<-p.done
+	if p.err != nil {
+		return nil, false, p.err
+	}
+	if p.after != t.cp.AfterID {
+		// Cannot happen: a page is read ahead only from where the one before it ends, and
+		// the run goes on only when that one committed.
+		return nil, false, fmt.Errorf("export read ahead from id %d, but the walk is at %d", p.after, t.cp.AfterID)
+	}
+	t.span = nextSpan(t.span, p.upto-p.after, p.rows, int64(p.limit))
+	last := p.upto >= t.cp.EndID
+	if t.readAhead && !last {
+		if t.stopAhead == nil {
+			t.aheadCtx, t.stopAhead = context.WithCancel(ctx)
+		}
+		t.ahead = t.read(t.aheadCtx, p.upto, limit)
+		go t.ahead.run()
 	}
 	// The checkpoint about to commit counts these bytes: they must survive the node
 	// crashing, not only this process.
@@ -201,15 +250,15 @@ func (t *task) Next(ctx context.Context, limit int) (*reins.Batch, bool, error) 
 	}
 	next := t.cp
 	next.Parts = append([]Part(nil), t.cp.Parts...)
-	if size := t.out.n; size > 0 {
-		next.Parts = append(next.Parts, Part{Key: t.part.Key, Size: size})
+	if p.end > 0 {
+		next.Parts = append(next.Parts, Part{Key: t.part.Key, Size: p.end})
 	}
-	next.AfterID = upto
+	next.AfterID = p.upto
 	raw, err := json.Marshal(next)
 	if err != nil {
 		return nil, false, err
 	}
-	last := upto >= t.cp.EndID
+	n := p.rows
 	b := &reins.Batch{DoneDelta: n, Checkpoint: raw}
 	// done never passes total: a row updated into the range after the count raises the
 	// total, and at the end the total is what the file holds (rows deleted meanwhile are
@@ -222,6 +271,23 @@ func (t *task) Next(ctx context.Context, limit int) (*reins.Batch, bool, error) 
 		b.Total = &total
 	}
 	return b, last, nil
+}
+
+// read prepares the read of the page after the id after, over the ids the span covers; its
+// run writes the page to the part. One read runs at a time, and only it writes the part.
+func (t *task) read(ctx context.Context, after int64, limit int) *page {
+	p := &page{after: after, upto: min(after+t.span, t.cp.EndID), limit: limit, done: make(chan struct{})}
+	p.run = func() {
+		defer close(p.done)
+		p.rows, p.err = t.kind.Store.ExportCSV(ctx, t.w, &t.query, p.after, p.upto)
+		if p.err == nil {
+			if err := t.w.Flush(); err != nil {
+				p.err = fmt.Errorf("write export part: %w", err)
+			}
+		}
+		p.end = t.out.n
+	}
+	return p
 }
 
 // nextSpan adapts how many ids the next page covers: about limit rows' worth at the density
@@ -254,6 +320,14 @@ func (t *task) Committed(b *reins.Batch) {
 }
 
 func (t *task) Close(outcome reins.Outcome) error {
+	if t.stopAhead != nil {
+		// A page read ahead whose batch will not commit: stop it, and let it end before the
+		// part is closed or deleted.
+		t.stopAhead()
+		if t.ahead != nil {
+			<-t.ahead.done
+		}
+	}
 	if outcome == reins.Abandoned {
 		t.file.Close()
 		return t.kind.Blob.DeletePrefix(prefix(t.job.ID))

@@ -51,6 +51,15 @@ type CSVExporter interface {
 	ExportCSV(ctx context.Context, w io.Writer, q *reins.CustomerQuery, afterID, uptoID int64) (int64, error)
 }
 
+// ExportReadsAhead reports whether an export may read its next page while its last batch
+// commits: where the Conn writes pages itself (Postgres' COPY TO, on a connection of its own
+// from the pool). On SQLite the one connection would make the commit, and every other
+// statement, wait for the read.
+func (s *Store) ExportReadsAhead() bool {
+	_, ok := s.conn.(CSVExporter)
+	return ok
+}
+
 // ExportCSV implements reins.CustomerStore: through the Conn's own exporter when it has
 // one, and otherwise by reading the page and encoding it. A page is a short read: on SQLite
 // a long one would block every other statement.
