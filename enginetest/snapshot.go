@@ -28,7 +28,8 @@ func ExerciseSnapshot(t *testing.T, open Opener) {
 	t.Run("ExportReadAhead", func(t *testing.T) { t.Parallel(); testExportReadAhead(t, open) })
 }
 
-// testExportReadAhead stops an export while the page after its last batch is being read
+// testExportReadAhead stops an export of every customer (its count runs alongside its first
+// pages, and is held until the last run) while the page after its last batch is being read
 // ahead, half of it already in the part file: once by a PAUSE (the batch in flight commits,
 // the read ahead is dropped), once by a crash of its engine (the read ahead is cancelled).
 // In between, the committed file is the start of the expected one; at the end the file is
@@ -46,9 +47,11 @@ func testExportReadAhead(t *testing.T, open Opener) {
 	kinds := func() *reins.Registry { return reins.NewRegistry(&csvexport.Kind{Store: store, Blob: b}) }
 	cfg := engine.Config{Workers: 2, BatchSize: 200, RunBudget: 2 * waitLimit}
 	first := newHarnessWith(t, backend, b, kinds(), cfg)
-	p := csvexport.Params{DateGTE: "2016-01-01", DateLTE: "2022-12-31"}
+	// Every customer is in the range: the walk starts while its count runs alongside.
+	p := csvexport.Params{DateGTE: "2015-01-01", DateLTE: "2024-12-31"}
 	want := expectedCSV(t, customers, p)
 	store.holdAt.Store(4) // the first read is the run's own; the fourth is read ahead
+	store.countHeld.Store(true)
 	job := first.export(p)
 	store.waitHeld(t)
 
@@ -70,6 +73,9 @@ func testExportReadAhead(t *testing.T, open Opener) {
 		t.Fatalf("paused with done=%d, the committed file (%d rows, %d bytes) is not the start of the expected one",
 			mid.Done, countRows(file), len(file))
 	}
+	if mid.Total != nil {
+		t.Fatalf("paused with total %d, though its count is held", *mid.Total)
+	}
 
 	store.holdAt.Store(store.calls.Load() + 3)
 	first.command(job.ID, reins.CommandResume)
@@ -80,6 +86,7 @@ func testExportReadAhead(t *testing.T, open Opener) {
 	_ = first.engine.Stop(expired)
 
 	store.holdAt.Store(0)
+	store.countHeld.Store(false)
 	second := newHarnessWith(t, backend, b, kinds(), cfg)
 	final := second.waitStatus(job.ID, reins.StatusCompleted)
 	if got := second.result(final); got != want {
@@ -98,15 +105,34 @@ func countRows(file string) int64 {
 
 // heldReads is a store whose exports read ahead, and whose read number holdAt (counted from
 // 1; 0 holds none) writes the first half of its page, then waits for release or for its
-// context to end.
+// context to end. While countHeld, an export's count waits for its context to end.
 type heldReads struct {
 	reinstest.Backend
 	calls, holdAt atomic.Int64
+	countHeld     atomic.Bool
 	held          chan struct{}
 	release       chan struct{}
 }
 
+func (s *heldReads) CountCustomers(ctx context.Context, q *reins.CustomerQuery) (int64, int64, int64, error) {
+	if s.countHeld.Load() {
+		<-ctx.Done()
+		return 0, 0, 0, ctx.Err()
+	}
+	return s.Backend.CountCustomers(ctx, q)
+}
+
 func (s *heldReads) ExportReadsAhead() bool { return true }
+
+// CustomersWithin passes the store's own on, when it has one.
+func (s *heldReads) CustomersWithin(ctx context.Context, q *reins.CustomerQuery) (bool, int64, int64, error) {
+	if c, ok := s.Backend.(interface {
+		CustomersWithin(ctx context.Context, q *reins.CustomerQuery) (bool, int64, int64, error)
+	}); ok {
+		return c.CustomersWithin(ctx, q)
+	}
+	return false, 0, 0, nil
+}
 
 func (s *heldReads) ExportCSV(ctx context.Context, w io.Writer, q *reins.CustomerQuery, afterID, uptoID int64) (int64, error) {
 	if s.calls.Add(1) != s.holdAt.Load() {

@@ -38,6 +38,18 @@ func (s *Store) CountCustomers(ctx context.Context, q *reins.CustomerQuery) (n, 
 	return n, minID, maxID, s.wrap(err)
 }
 
+// CustomersWithin reports whether every customer was created in q's range (the oldest and
+// newest created_at lie in it), and the least and greatest customer id: then the export of q
+// is every customer up to its snapshot's bound, and its walk's bounds need no count. Each
+// value is one lookup at an end of an index.
+func (s *Store) CustomersWithin(ctx context.Context, q *reins.CustomerQuery) (within bool, minID, maxID int64, err error) {
+	err = s.conn.QueryRow(ctx, `SELECT COALESCE((SELECT MIN(created_at) FROM customers) >= $1
+		AND (SELECT MAX(created_at) FROM customers) < $2, false),
+		COALESCE((SELECT MIN(id) FROM customers), 0), COALESCE((SELECT MAX(id) FROM customers), 0)`,
+		q.From, q.To).Scan(&within, &minID, &maxID)
+	return within, minID, maxID, s.wrap(err)
+}
+
 // CustomerCounter is what a Conn implements when it runs an export's count (the query
 // CountCustomers builds, returning the rows and their least and greatest id) better than
 // as a plain query.
