@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 
@@ -112,6 +113,9 @@ func (k *Kind) Begin(ctx context.Context, job *reins.Job) (reins.Task, error) {
 	if r, ok := k.Store.(interface{ ExportReadsAhead() bool }); ok && params.MaxRowsPerS == 0 {
 		t.readAhead = r.ExportReadsAhead()
 	}
+	if r, ok := k.Store.(interface{ ExportWritesCSV() bool }); ok {
+		t.scanFormulas = r.ExportWritesCSV()
+	}
 	t.query = reins.CustomerQuery{Columns: params.Header(), EscapeFormulas: !params.RawCells && !cp.legacy()}
 	t.query.From, t.query.To = params.Range()
 	if cp.legacy() {
@@ -156,9 +160,11 @@ type task struct {
 	// readAhead says whether the next page is read while the last one commits; ahead is
 	// that read, when one is under way or done and not yet taken, and stopAhead cancels it.
 	readAhead bool
-	ahead     *page
-	aheadCtx  context.Context
-	stopAhead context.CancelFunc
+	// scanFormulas says whether formulas are found in Go rather than by the database.
+	scanFormulas bool
+	ahead        *page
+	aheadCtx     context.Context
+	stopAhead    context.CancelFunc
 
 	// counted delivers the count run alongside the first pages (countAside), once, and
 	// stopCount cancels it.
@@ -351,7 +357,7 @@ func (t *task) read(ctx context.Context, after int64, limit int) *page {
 	p := &page{after: after, upto: min(after+t.span, t.cp.EndID), limit: limit, done: make(chan struct{})}
 	p.run = func() {
 		defer close(p.done)
-		p.rows, p.err = t.kind.Store.ExportCSV(ctx, t.w, &t.query, p.after, p.upto)
+		p.rows, p.err = t.readPage(ctx, p.after, p.upto)
 		if p.err == nil {
 			if err := t.w.Flush(); err != nil {
 				p.err = fmt.Errorf("write export part: %w", err)
@@ -360,6 +366,36 @@ func (t *task) read(ctx context.Context, after int64, limit int) *page {
 		p.end = t.out.n
 	}
 	return p
+}
+
+// readPage writes the rows with ids in (after, upto] to the part. Where the database writes
+// the CSV itself and formulas are to be escaped, the page is written raw and checked on its
+// way (formulaScan); a page that holds a formula is cut off the part and read again with the
+// database escaping it. Each read is of the rows as they are then: the file holds the
+// second.
+func (t *task) readPage(ctx context.Context, after, upto int64) (int64, error) {
+	if !t.query.EscapeFormulas || !t.scanFormulas {
+		return t.kind.Store.ExportCSV(ctx, t.w, &t.query, after, upto)
+	}
+	start := t.out.n // the part's size: it is flushed after every page
+	raw := t.query
+	raw.EscapeFormulas = false
+	scan := &formulaScan{w: t.w}
+	n, err := t.kind.Store.ExportCSV(ctx, scan, &raw, after, upto)
+	if err != nil || !scan.found {
+		return n, err
+	}
+	if err := t.w.Flush(); err != nil {
+		return 0, fmt.Errorf("write export part: %w", err)
+	}
+	if err := t.file.Truncate(start); err != nil {
+		return 0, fmt.Errorf("cut a page off the export part: %w", err)
+	}
+	if _, err := t.file.Seek(start, io.SeekStart); err != nil {
+		return 0, fmt.Errorf("cut a page off the export part: %w", err)
+	}
+	t.out.n = start
+	return t.kind.Store.ExportCSV(ctx, t.w, &t.query, after, upto)
 }
 
 // nextSpan adapts how many ids the next page covers: about limit rows' worth at the density

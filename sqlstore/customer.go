@@ -72,6 +72,14 @@ func (s *Store) ExportReadsAhead() bool {
 	return ok
 }
 
+// ExportWritesCSV reports whether the database writes an export's pages as CSV itself
+// (Postgres' COPY TO): then finding cells to escape in the bytes written costs less than
+// having the database test every cell. On SQLite each cell is encoded here anyway.
+func (s *Store) ExportWritesCSV() bool {
+	_, ok := s.conn.(CSVExporter)
+	return ok
+}
+
 // ExportCSV implements reins.CustomerStore: through the Conn's own exporter when it has
 // one, and otherwise by reading the page and encoding it. A page is a short read: on SQLite
 // a long one would block every other statement.
