@@ -1,9 +1,11 @@
 package enginetest
 
 import (
+	"bytes"
 	"context"
 	"encoding/csv"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,14 +15,156 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/reins-dev/reins"
+	"github.com/reins-dev/reins/blob"
 	"github.com/reins-dev/reins/csvexport"
 	"github.com/reins-dev/reins/engine"
+	"github.com/reins-dev/reins/reinstest"
 )
 
 // ExerciseSnapshot runs the snapshot half of the behaviour suite: an export is the rows in
 // range as of its creation, whatever writers do meanwhile.
 func ExerciseSnapshot(t *testing.T, open Opener) {
 	t.Run("ExportSnapshot", func(t *testing.T) { t.Parallel(); testExportSnapshot(t, open) })
+	t.Run("ExportReadAhead", func(t *testing.T) { t.Parallel(); testExportReadAhead(t, open) })
+}
+
+// testExportReadAhead stops an export of every customer (its count runs alongside its first
+// pages, and is held until the last run) while the page after its last batch is being read
+// ahead, half of it already in the part file: once by a PAUSE (the batch in flight commits,
+// the read ahead is dropped), once by a crash of its engine (the read ahead is cancelled).
+// In between, the committed file is the start of the expected one; at the end the file is
+// exactly the expected CSV, and done and total are its rows. The store is made to read ahead
+// on both backends (Postgres does anyway, SQLite does not), and the read it holds writes its
+// first half before it waits, so a part's bytes past its committed size are really there.
+func testExportReadAhead(t *testing.T, open Opener) {
+	backend := open(t)
+	customers := seed(t, backend, 3000)
+	b, err := blob.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &heldReads{Backend: backend, held: make(chan struct{}, 1), release: make(chan struct{})}
+	kinds := func() *reins.Registry { return reins.NewRegistry(&csvexport.Kind{Store: store, Blob: b}) }
+	cfg := engine.Config{Workers: 2, BatchSize: 200, RunBudget: 2 * waitLimit}
+	first := newHarnessWith(t, backend, b, kinds(), cfg)
+	// Every customer is in the range: the walk starts while its count runs alongside.
+	p := csvexport.Params{DateGTE: "2015-01-01", DateLTE: "2024-12-31"}
+	want := expectedCSV(t, customers, p)
+	store.holdAt.Store(4) // the first read is the run's own; the fourth is read ahead
+	store.countHeld.Store(true)
+	job := first.export(p)
+	store.waitHeld(t)
+
+	paused := make(chan *reins.Job, 1)
+	go func() {
+		j, err := first.engine.Command(context.Background(), job.ID, reins.CommandPause, "test")
+		if err != nil {
+			t.Errorf("PAUSE: %v", err)
+		}
+		paused <- j
+	}()
+	first.waitFor(job.ID, "PAUSING", func(j *reins.Job) bool { return j.Status == reins.StatusPausing })
+	store.release <- struct{}{}
+	if got := <-paused; got == nil || got.Status != reins.StatusPaused {
+		t.Fatalf("PAUSE answered %v", got)
+	}
+	mid := first.job(job.ID)
+	if file := first.result(mid); !strings.HasPrefix(want, file) || countRows(file) != mid.Done || mid.Done == 0 {
+		t.Fatalf("paused with done=%d, the committed file (%d rows, %d bytes) is not the start of the expected one",
+			mid.Done, countRows(file), len(file))
+	}
+	if mid.Total != nil {
+		t.Fatalf("paused with total %d, though its count is held", *mid.Total)
+	}
+
+	store.holdAt.Store(store.calls.Load() + 3)
+	first.command(job.ID, reins.CommandResume)
+	store.waitHeld(t)
+	// Stop the engine with no grace while the read ahead waits, as in a crash.
+	expired, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = first.engine.Stop(expired)
+
+	store.holdAt.Store(0)
+	store.countHeld.Store(false)
+	second := newHarnessWith(t, backend, b, kinds(), cfg)
+	final := second.waitStatus(job.ID, reins.StatusCompleted)
+	if got := second.result(final); got != want {
+		t.Fatalf("the export differs from the expected CSV (%d vs %d bytes)", len(got), len(want))
+	}
+	if rows := countRows(want); final.Done != rows || final.Total == nil || *final.Total != rows {
+		t.Fatalf("done=%d total=%v, want %d", final.Done, final.Total, rows)
+	}
+}
+
+// countRows counts the data rows of an export (its lines but the header; no cell of the
+// suite's customers holds a line break).
+func countRows(file string) int64 {
+	return max(0, int64(strings.Count(file, "\n"))-1)
+}
+
+// heldReads is a store whose exports read ahead, and whose read number holdAt (counted from
+// 1; 0 holds none) writes the first half of its page, then waits for release or for its
+// context to end. While countHeld, an export's count waits for its context to end.
+type heldReads struct {
+	reinstest.Backend
+	calls, holdAt atomic.Int64
+	countHeld     atomic.Bool
+	held          chan struct{}
+	release       chan struct{}
+}
+
+func (s *heldReads) CountCustomers(ctx context.Context, q *reins.CustomerQuery) (int64, int64, int64, error) {
+	if s.countHeld.Load() {
+		<-ctx.Done()
+		return 0, 0, 0, ctx.Err()
+	}
+	return s.Backend.CountCustomers(ctx, q)
+}
+
+func (s *heldReads) ExportReadsAhead() bool { return true }
+
+// CustomersWithin passes the store's own on, when it has one.
+func (s *heldReads) CustomersWithin(ctx context.Context, q *reins.CustomerQuery) (bool, int64, int64, error) {
+	if c, ok := s.Backend.(interface {
+		CustomersWithin(ctx context.Context, q *reins.CustomerQuery) (bool, int64, int64, error)
+	}); ok {
+		return c.CustomersWithin(ctx, q)
+	}
+	return false, 0, 0, nil
+}
+
+func (s *heldReads) ExportCSV(ctx context.Context, w io.Writer, q *reins.CustomerQuery, afterID, uptoID int64) (int64, error) {
+	if s.calls.Add(1) != s.holdAt.Load() {
+		return s.Backend.ExportCSV(ctx, w, q, afterID, uptoID)
+	}
+	var page bytes.Buffer
+	n, err := s.Backend.ExportCSV(ctx, &page, q, afterID, uptoID)
+	if err != nil {
+		return 0, err
+	}
+	half := page.Len() / 2
+	if _, err := w.Write(page.Bytes()[:half]); err != nil {
+		return 0, err
+	}
+	s.held <- struct{}{}
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	_, err = w.Write(page.Bytes()[half:])
+	return n, err
+}
+
+// waitHeld waits until a read is held.
+func (s *heldReads) waitHeld(t *testing.T) {
+	t.Helper()
+	select {
+	case <-s.held:
+	case <-time.After(waitLimit):
+		t.Fatal("no read was held")
+	}
 }
 
 // testExportSnapshot exports a date range while writers insert rows into the range, update

@@ -25,18 +25,59 @@ func customerFilter(q *reins.CustomerQuery, n int) (string, []any) {
 	return where, args
 }
 
-// CountCustomers implements reins.CustomerStore.
+// CountCustomers implements reins.CustomerStore: through the Conn's own counter when it has
+// one.
 func (s *Store) CountCustomers(ctx context.Context, q *reins.CustomerQuery) (n, minID, maxID int64, err error) {
 	where, args := customerFilter(q, 0)
-	err = s.conn.QueryRow(ctx, `SELECT COUNT(*), COALESCE(MIN(id), 0), COALESCE(MAX(id), 0) FROM customers WHERE `+where,
-		args...).Scan(&n, &minID, &maxID)
+	query := `SELECT COUNT(*), COALESCE(MIN(id), 0), COALESCE(MAX(id), 0) FROM customers WHERE ` + where
+	if c, ok := s.conn.(CustomerCounter); ok {
+		n, minID, maxID, err = c.CountCustomers(ctx, query, args)
+		return n, minID, maxID, s.wrap(err)
+	}
+	err = s.conn.QueryRow(ctx, query, args...).Scan(&n, &minID, &maxID)
 	return n, minID, maxID, s.wrap(err)
+}
+
+// CustomersWithin reports whether every customer was created in q's range (the oldest and
+// newest created_at lie in it), and the least and greatest customer id: then the export of q
+// is every customer up to its snapshot's bound, and its walk's bounds need no count. Each
+// value is one lookup at an end of an index.
+func (s *Store) CustomersWithin(ctx context.Context, q *reins.CustomerQuery) (within bool, minID, maxID int64, err error) {
+	err = s.conn.QueryRow(ctx, `SELECT COALESCE((SELECT MIN(created_at) FROM customers) >= $1
+		AND (SELECT MAX(created_at) FROM customers) < $2, false),
+		COALESCE((SELECT MIN(id) FROM customers), 0), COALESCE((SELECT MAX(id) FROM customers), 0)`,
+		q.From, q.To).Scan(&within, &minID, &maxID)
+	return within, minID, maxID, s.wrap(err)
+}
+
+// CustomerCounter is what a Conn implements when it runs an export's count (the query
+// CountCustomers builds, returning the rows and their least and greatest id) better than
+// as a plain query.
+type CustomerCounter interface {
+	CountCustomers(ctx context.Context, query string, args []any) (n, minID, maxID int64, err error)
 }
 
 // CSVExporter is what a Conn implements when its database writes CSV faster than encoding
 // it here (Postgres' COPY TO).
 type CSVExporter interface {
 	ExportCSV(ctx context.Context, w io.Writer, q *reins.CustomerQuery, afterID, uptoID int64) (int64, error)
+}
+
+// ExportReadsAhead reports whether an export may read its next page while its last batch
+// commits: where the Conn writes pages itself (Postgres' COPY TO, on a connection of its own
+// from the pool). On SQLite the one connection would make the commit, and every other
+// statement, wait for the read.
+func (s *Store) ExportReadsAhead() bool {
+	_, ok := s.conn.(CSVExporter)
+	return ok
+}
+
+// ExportWritesCSV reports whether the database writes an export's pages as CSV itself
+// (Postgres' COPY TO): then finding cells to escape in the bytes written costs less than
+// having the database test every cell. On SQLite each cell is encoded here anyway.
+func (s *Store) ExportWritesCSV() bool {
+	_, ok := s.conn.(CSVExporter)
+	return ok
 }
 
 // ExportCSV implements reins.CustomerStore: through the Conn's own exporter when it has
