@@ -13,9 +13,13 @@ import (
 )
 
 var (
-	_ sqlstore.CSVExporter     = (*conn)(nil)
+	_ sqlstore.DatabaseCSV     = (*conn)(nil)
 	_ sqlstore.CustomerCounter = (*conn)(nil)
 )
+
+// DatabaseWritesCSV implements sqlstore.DatabaseCSV: COPY TO writes each page, on a
+// connection of the pool's own.
+func (c *conn) DatabaseWritesCSV() {}
 
 // CountCustomers counts an export's rows through the (created_at, id) index alone. Left to
 // itself the planner counts a wide range with a parallel sequential scan: three processes

@@ -63,20 +63,28 @@ type CSVExporter interface {
 	ExportCSV(ctx context.Context, w io.Writer, q *reins.CustomerQuery, afterID, uptoID int64) (int64, error)
 }
 
+// DatabaseCSV is what a CSVExporter implements when the database itself writes the CSV
+// (Postgres' COPY TO), each page on a connection of its own from a pool. SQLite's exporter
+// encodes each cell in Go, on the one connection every statement shares.
+type DatabaseCSV interface {
+	CSVExporter
+	DatabaseWritesCSV()
+}
+
 // ExportReadsAhead reports whether an export may read its next page while its last batch
-// commits: where the Conn writes pages itself (Postgres' COPY TO, on a connection of its own
-// from the pool). On SQLite the one connection would make the commit, and every other
-// statement, wait for the read.
+// commits: where the database writes pages itself on a connection of its own (DatabaseCSV).
+// On SQLite the one connection would make the commit, and every other statement, wait for
+// the read.
 func (s *Store) ExportReadsAhead() bool {
-	_, ok := s.conn.(CSVExporter)
+	_, ok := s.conn.(DatabaseCSV)
 	return ok
 }
 
 // ExportWritesCSV reports whether the database writes an export's pages as CSV itself
-// (Postgres' COPY TO): then finding cells to escape in the bytes written costs less than
-// having the database test every cell. On SQLite each cell is encoded here anyway.
+// (DatabaseCSV): then finding cells to escape in the bytes written costs less than having
+// the database test every cell. On SQLite each cell is encoded (and escaped) in Go anyway.
 func (s *Store) ExportWritesCSV() bool {
-	_, ok := s.conn.(CSVExporter)
+	_, ok := s.conn.(DatabaseCSV)
 	return ok
 }
 
