@@ -165,6 +165,7 @@ type task struct {
 	ahead        *page
 	aheadCtx     context.Context
 	stopAhead    context.CancelFunc
+	spare        chan []byte // the chunks of the last page read ahead, for the next
 
 	// counted delivers the count run alongside the first pages (countAside), once, and
 	// stopCount cancels it.
@@ -187,6 +188,7 @@ type page struct {
 	err         error
 	run         func()
 	done        chan struct{}
+	pipe        *aheadPipe // a page read ahead comes through it; nil for a page read in Next
 }
 
 // count counts the snapshot's rows in range and where their ids begin and end: the job's
@@ -289,6 +291,11 @@ func (t *task) Next(ctx context.Context, limit int) (*reins.Batch, bool, error) 
 		p = t.read(ctx, t.cp.AfterID, limit)
 		p.run()
 	}
+	if p.pipe != nil {
+		if err := t.take(p); err != nil {
+			return nil, false, err
+		}
+	}
 	<-p.done
 	if p.err != nil {
 		return nil, false, p.err
@@ -304,7 +311,7 @@ func (t *task) Next(ctx context.Context, limit int) (*reins.Batch, bool, error) 
 		if t.stopAhead == nil {
 			t.aheadCtx, t.stopAhead = context.WithCancel(ctx)
 		}
-		t.ahead = t.read(t.aheadCtx, p.upto, limit)
+		t.ahead = t.readAheadOf(t.aheadCtx, p.upto, limit)
 		go t.ahead.run()
 	}
 	// The checkpoint about to commit counts these bytes: they must survive the node
@@ -352,12 +359,12 @@ func (t *task) Next(ctx context.Context, limit int) (*reins.Batch, bool, error) 
 }
 
 // read prepares the read of the page after the id after, over the ids the span covers; its
-// run writes the page to the part. One read runs at a time, and only it writes the part.
+// run writes the page to the part. It runs in Next, on the run's goroutine.
 func (t *task) read(ctx context.Context, after int64, limit int) *page {
 	p := &page{after: after, upto: min(after+t.span, t.cp.EndID), limit: limit, done: make(chan struct{})}
 	p.run = func() {
 		defer close(p.done)
-		p.rows, p.err = t.readPage(ctx, p.after, p.upto)
+		p.rows, p.err = t.readPage(ctx, t.w, t.cutPage(t.out.n), p.after, p.upto)
 		if p.err == nil {
 			if err := t.w.Flush(); err != nil {
 				p.err = fmt.Errorf("write export part: %w", err)
@@ -368,34 +375,87 @@ func (t *task) read(ctx context.Context, after int64, limit int) *page {
 	return p
 }
 
-// readPage writes the rows with ids in (after, upto] to the part. Where the database writes
-// the CSV itself and formulas are to be escaped, the page is written raw and checked on its
-// way (formulaScan); a page that holds a formula is cut off the part and read again with the
-// database escaping it. Each read is of the rows as they are then: the file holds the
-// second.
-func (t *task) readPage(ctx context.Context, after, upto int64) (int64, error) {
-	if !t.query.EscapeFormulas || !t.scanFormulas {
-		return t.kind.Store.ExportCSV(ctx, t.w, &t.query, after, upto)
+// readAheadOf prepares the read ahead of the page after the id after: its run, on a
+// goroutine of its own, hands the page's bytes to the run through an aheadPipe, and the run
+// writes them to the part when it takes the page (take). So a read ahead never touches the
+// file: a run that stops after its batch commits (a PAUSE acknowledged in that commit)
+// leaves the part exactly as committed, and the read, cancelled by Close, changes nothing.
+func (t *task) readAheadOf(ctx context.Context, after int64, limit int) *page {
+	p := &page{after: after, upto: min(after+t.span, t.cp.EndID), limit: limit, done: make(chan struct{})}
+	p.pipe = newAheadPipe(ctx, t.spare)
+	p.run = func() {
+		defer close(p.done)
+		defer close(p.pipe.chunks)
+		p.rows, p.err = t.readPage(ctx, p.pipe, p.pipe.reset, p.after, p.upto)
+		if p.err == nil {
+			p.err = p.pipe.flush()
+		}
 	}
-	start := t.out.n // the part's size: it is flushed after every page
+	return p
+}
+
+// take writes a page read ahead to the part as its chunks come, until its read ends.
+func (t *task) take(p *page) error {
+	start := t.out.n
+	for c := range p.pipe.chunks {
+		if c == nil {
+			// The read found a formula and reads the page again: what came so far goes.
+			if err := t.cutPage(start)(); err != nil {
+				return err
+			}
+			continue
+		}
+		if _, err := t.w.Write(c); err != nil {
+			return fmt.Errorf("write export part: %w", err)
+		}
+		p.pipe.recycle(c)
+	}
+	if err := t.w.Flush(); err != nil {
+		return fmt.Errorf("write export part: %w", err)
+	}
+	t.spare = p.pipe.free
+	p.end = t.out.n
+	return nil
+}
+
+// cutPage returns a func that cuts the part back to start, the size it had before a page
+// whose bytes go.
+func (t *task) cutPage(start int64) func() error {
+	return func() error {
+		if err := t.w.Flush(); err != nil {
+			return fmt.Errorf("write export part: %w", err)
+		}
+		if err := t.file.Truncate(start); err != nil {
+			return fmt.Errorf("cut a page off the export part: %w", err)
+		}
+		if _, err := t.file.Seek(start, io.SeekStart); err != nil {
+			return fmt.Errorf("cut a page off the export part: %w", err)
+		}
+		t.out.n = start
+		return nil
+	}
+}
+
+// readPage writes the rows with ids in (after, upto] to w. Where the database writes the
+// CSV itself and formulas are to be escaped, the page is written raw and checked on its way
+// (formulaScan); a page that holds a formula is cut (cut drops what w took of it) and read
+// again with the database escaping it. Each read is of the rows as they are then: w holds
+// the second.
+func (t *task) readPage(ctx context.Context, w io.Writer, cut func() error, after, upto int64) (int64, error) {
+	if !t.query.EscapeFormulas || !t.scanFormulas {
+		return t.kind.Store.ExportCSV(ctx, w, &t.query, after, upto)
+	}
 	raw := t.query
 	raw.EscapeFormulas = false
-	scan := &formulaScan{w: t.w}
+	scan := &formulaScan{w: w}
 	n, err := t.kind.Store.ExportCSV(ctx, scan, &raw, after, upto)
 	if err != nil || !scan.found {
 		return n, err
 	}
-	if err := t.w.Flush(); err != nil {
-		return 0, fmt.Errorf("write export part: %w", err)
+	if err := cut(); err != nil {
+		return 0, err
 	}
-	if err := t.file.Truncate(start); err != nil {
-		return 0, fmt.Errorf("cut a page off the export part: %w", err)
-	}
-	if _, err := t.file.Seek(start, io.SeekStart); err != nil {
-		return 0, fmt.Errorf("cut a page off the export part: %w", err)
-	}
-	t.out.n = start
-	return t.kind.Store.ExportCSV(ctx, t.w, &t.query, after, upto)
+	return t.kind.Store.ExportCSV(ctx, w, &t.query, after, upto)
 }
 
 // nextSpan adapts how many ids the next page covers: about limit rows' worth at the density

@@ -91,6 +91,14 @@ func seed(t testing.TB, store reins.CustomerStore, n int64) []reins.Customer {
 	return out
 }
 
+// escapeFormula is a text cell as an export escapes it by default (escape_formulas=true).
+func escapeFormula(v string) string {
+	if reins.IsFormula(v) {
+		return "'" + v
+	}
+	return v
+}
+
 // expectedCSV renders the customers in [from, to) as the export must write them.
 func expectedCSV(t testing.TB, customers []reins.Customer, p csvexport.Params) string {
 	t.Helper()
@@ -100,7 +108,8 @@ func expectedCSV(t testing.TB, customers []reins.Customer, p csvexport.Params) s
 	_ = w.Write(reins.CustomerColumns)
 	for _, c := range customers {
 		if !c.CreatedAt.Before(from) && c.CreatedAt.Before(to) {
-			_ = w.Write([]string{c.FirstName, c.LastName, c.Address, c.Email, strconv.Itoa(c.Age), c.Company})
+			_ = w.Write([]string{escapeFormula(c.FirstName), escapeFormula(c.LastName), escapeFormula(c.Address),
+				escapeFormula(c.Email), strconv.Itoa(c.Age), escapeFormula(c.Company)})
 		}
 	}
 	w.Flush()

@@ -1,0 +1,90 @@
+package csvexport
+
+import "context"
+
+// A page read ahead reaches the run in chunks of aheadChunk bytes, at most aheadChunks of
+// them waiting: a read ahead holds a few MB at most, whatever the page's size, and waits for
+// the run when they are all taken.
+const (
+	aheadChunk  = 256 << 10
+	aheadChunks = 16
+)
+
+// aheadPipe carries a page read ahead from its read to the run, which alone writes the part
+// (task.readAheadOf). A nil chunk says "drop what came so far" (the read starts the page
+// again). Chunks the run has written go back to be filled again.
+type aheadPipe struct {
+	ctx    context.Context
+	chunks chan []byte
+	free   chan []byte
+	cur    []byte
+}
+
+// newAheadPipe makes a pipe whose chunks come from free (the last pipe's), or new ones.
+func newAheadPipe(ctx context.Context, free chan []byte) *aheadPipe {
+	if free == nil {
+		free = make(chan []byte, aheadChunks+2)
+	}
+	return &aheadPipe{ctx: ctx, chunks: make(chan []byte, aheadChunks), free: free}
+}
+
+// Write copies b into chunks, handing each full one to the run; it waits while aheadChunks
+// are waiting, and gives up when the read is cancelled.
+func (p *aheadPipe) Write(b []byte) (int, error) {
+	n := len(b)
+	for len(b) > 0 {
+		if p.cur == nil {
+			select {
+			case c := <-p.free:
+				p.cur = c[:0]
+			default:
+				p.cur = make([]byte, 0, aheadChunk)
+			}
+		}
+		k := min(len(b), cap(p.cur)-len(p.cur))
+		p.cur = append(p.cur, b[:k]...)
+		b = b[k:]
+		if len(p.cur) == cap(p.cur) {
+			if err := p.flush(); err != nil {
+				return n - len(b) - k, err
+			}
+		}
+	}
+	return n, nil
+}
+
+// flush hands the chunk being filled to the run.
+func (p *aheadPipe) flush() error {
+	if len(p.cur) == 0 {
+		return nil
+	}
+	if err := p.send(p.cur); err != nil {
+		return err
+	}
+	p.cur = nil
+	return nil
+}
+
+// reset drops what the pipe took of the page so far: the part filled, and, through a nil
+// chunk, what the run already has.
+func (p *aheadPipe) reset() error {
+	p.cur = p.cur[:0]
+	return p.send(nil)
+}
+
+func (p *aheadPipe) send(c []byte) error {
+	select {
+	case p.chunks <- c:
+		return nil
+	case <-p.ctx.Done():
+		return p.ctx.Err()
+	}
+}
+
+// recycle gives a written chunk back to be filled again.
+func (p *aheadPipe) recycle(c []byte) {
+	select {
+	case p.free <- c:
+	default:
+	}
+}
