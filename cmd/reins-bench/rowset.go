@@ -77,6 +77,3 @@ func (a rowset) sameRows(b rowset) bool {
 func (a rowset) String() string {
 	return fmt.Sprintf("%s rows, row-sum %016x%016x", count(a.rows), a.sum[1], a.sum[0])
 }
-
-// short is the digest's first 16 hex digits.
-func (a rowset) short() string { return fmt.Sprintf("%016x", a.sum[1]) }
