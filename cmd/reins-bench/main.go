@@ -76,7 +76,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	skipSQLite := fs.Bool("skip-sqlite", false, "skip the SQLite figures (as --sqlite-rows 0)")
 	fs.BoolVar(&o.skipRecovery, "skip-recovery", false, "skip the recovery figure (a second server, SIGKILLed workers)")
 	fs.DurationVar(&o.jobTimeout, "job-timeout", 10*time.Minute, "the longest any one job or wait may take")
-	fs.DurationVar(&o.timeout, "timeout", 60*time.Minute, "the longest the whole benchmark may take")
+	fs.DurationVar(&o.timeout, "timeout", 2*time.Hour, "the longest the whole benchmark may take")
 	fs.BoolVar(&o.keep, "keep", false, "keep the schema and the temporary directory (for debugging)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: go run ./cmd/reins-bench --database-url URL [--rows N] [flags]\n\n")

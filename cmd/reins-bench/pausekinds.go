@@ -178,7 +178,14 @@ func (b *bench) benchPauseLatency(ctx context.Context) error {
 		notPaused, moved, missed = notPaused+k.notPaused, moved+k.moved, missed+k.missed
 		slices.Sort(k.lats)
 		if len(k.lats) == 0 {
-			return fmt.Errorf("%s: no PAUSE landed on a running job", k.name)
+			// A job so small that it completes between two polls: nothing to measure.
+			b.report.add(row{
+				figure: fmt.Sprintf("PAUSE at a random moment: %s", k.name),
+				reins:  "no PAUSE landed on a running job (use more --rows)", baseline: "–", ratio: "–",
+				target: "p99 ≤ 50 ms", pass: passMark(false),
+			})
+			b.report.note("pause, %s: none landed%s", k.name, missedNote(k.missed))
+			continue
 		}
 		p99 := percentile(k.lats, 99)
 		b.report.add(row{
@@ -189,10 +196,13 @@ func (b *bench) benchPauseLatency(ctx context.Context) error {
 		})
 		b.report.note("pause, %s: all PAUSE times %s%s", k.name, durations(k.lats), missedNote(k.missed))
 	}
+	if len(all) == 0 {
+		return errors.New("no PAUSE of any kind landed on a running job")
+	}
 	slices.Sort(all)
 	p99 := percentile(all, 99)
 	b.report.add(row{
-		figure:   fmt.Sprintf("PAUSE at a random moment, all %d kinds together (p50 / p99 / max of %d)", len(kinds), len(all)),
+		figure:   fmt.Sprintf("PAUSE at a random moment, all %d kinds together (p50 / p99 / max of %d; target %d of each)", len(kinds), len(all), b.opts.cycles),
 		reins:    fmt.Sprintf("%s / %s / %s", millis(percentile(all, 50)), millis(p99), millis(all[len(all)-1])),
 		baseline: "–", ratio: "–", target: "p99 ≤ 50 ms",
 		pass: passMark(p99 <= 50*time.Millisecond),
@@ -226,7 +236,8 @@ func (b *bench) pauseExports(ctx context.Context, rng *rand.Rand, mid, throttled
 	running := false
 	for attempts := 0; len(mid.lats) < b.opts.cycles; attempts++ {
 		if attempts > 10*b.opts.cycles {
-			return fmt.Errorf("%s: only %d of %d PAUSEs landed on a running export", mid.name, len(mid.lats), b.opts.cycles)
+			b.logf("%s: only %d of %d PAUSEs landed on a running export", mid.name, len(mid.lats), b.opts.cycles)
+			break
 		}
 		if !running {
 			var err error
@@ -371,7 +382,8 @@ func (b *bench) pauseImports(ctx context.Context, rng *rand.Rand, transfer, proc
 	}
 	for attempts := 0; len(processing.lats) < b.opts.cycles; attempts++ {
 		if attempts > 10*b.opts.cycles {
-			return fmt.Errorf("%s: only %d of %d PAUSEs landed on a running import", processing.name, len(processing.lats), b.opts.cycles)
+			b.logf("%s: only %d of %d PAUSEs landed on a running import", processing.name, len(processing.lats), b.opts.cycles)
+			break
 		}
 		if !running {
 			if id, err = b.api.newImport(ctx, 0); err != nil {
