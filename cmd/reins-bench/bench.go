@@ -42,6 +42,7 @@ type bench struct {
 	plainExport time.Duration // median Reins export time
 	copyExport  time.Duration // median COPY TO time
 	rssByPhase  []string
+	loadByPhase []string
 	scales      map[int64]*scalePoint // the cost-per-row and memory figures, by size
 }
 

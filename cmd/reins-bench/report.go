@@ -120,7 +120,8 @@ func (b *bench) notePhaseRSS(phase string) {
 	}
 	peak, _ := b.srv.peakEver()
 	b.rssByPhase = append(b.rssByPhase, fmt.Sprintf("after %s %s MB (now %s MB)", phase, mb(peak), mb(rss)))
-	b.logf("server memory after %s: peak %s MB, now %s MB", phase, mb(peak), mb(rss))
+	b.loadByPhase = append(b.loadByPhase, fmt.Sprintf("%s %s", phase, loadAvg()))
+	b.logf("server memory after %s: peak %s MB, now %s MB; load average %s", phase, mb(peak), mb(rss), loadAvg())
 }
 
 // benchMemory is the server's peak RSS over the whole run (across the per-figure resets).
@@ -141,6 +142,7 @@ func (b *bench) benchMemory() error {
 		pass:     passMark(peak <= 250<<20),
 	})
 	b.report.note("server peak RSS (VmHWM) by phase: %s", strings.Join(b.rssByPhase, "; "))
+	b.report.note("load average (1, 5, 15 min) after each phase, for a shared machine: %s", strings.Join(b.loadByPhase, "; "))
 	return nil
 }
 
