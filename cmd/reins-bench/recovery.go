@@ -35,7 +35,7 @@ func (b *bench) benchRecovery(ctx context.Context) error {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, err
 		}
-		return startServer(ctx, b.binary, b.serveArgs(), dir, b.logf)
+		return startServer(ctx, b.binary, b.serveArgs(), dir, b.pprof, b.logf)
 	}
 	second, err := start(1)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -19,22 +20,34 @@ import (
 
 // server is `reins serve` running as a child process.
 type server struct {
-	cmd     *exec.Cmd
-	baseURL string
-	logPath string
-	logFile *os.File
-	exited  chan struct{} // closed when the process has exited
-	waitErr error
+	cmd      *exec.Cmd
+	baseURL  string
+	pprofURL string // base URL of its net/http/pprof, when started with --pprof-addr
+	// lifetimePeak is the highest VmHWM seen before a resetPeak.
+	lifetimePeak int64
+	logPath      string
+	logFile      *os.File
+	exited       chan struct{} // closed when the process has exited
+	waitErr      error
 }
 
 // startServer starts binary with args plus --addr on a free port, logging to a file in dir,
 // and waits until /healthz answers.
-func startServer(ctx context.Context, binary string, args []string, dir string, logf func(string, ...any)) (*server, error) {
+// With pprof, it also serves Go's profiler on another free port (reins serve --pprof-addr).
+func startServer(ctx context.Context, binary string, args []string, dir string, pprof bool, logf func(string, ...any)) (*server, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
 	s := &server{baseURL: "http://" + addr, logPath: filepath.Join(dir, "serve.log"), exited: make(chan struct{})}
+	if pprof {
+		paddr, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		args = append(slices.Clone(args), "--pprof-addr", paddr)
+		s.pprofURL = "http://" + paddr
+	}
 	if s.logFile, err = os.Create(s.logPath); err != nil {
 		return nil, err
 	}
@@ -184,4 +197,21 @@ func (s *server) memory() (rss, peak int64, err error) {
 		return 0, 0, errors.New("no VmHWM in /proc/<pid>/status")
 	}
 	return rss, peak, nil
+}
+
+// resetPeak resets the process's peak RSS (VmHWM) to its current RSS, by writing 5 to
+// /proc/<pid>/clear_refs (Linux 4.0 and later), so a figure reads its own peak. Where that
+// is not possible, the peak stays the process's lifetime peak, an upper bound; the failure
+// is not an error.
+func (s *server) resetPeak() {
+	if _, peak, err := s.memory(); err == nil {
+		s.lifetimePeak = max(s.lifetimePeak, peak)
+	}
+	_ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", s.pid()), []byte("5"), 0)
+}
+
+// peakEver is the process's peak RSS over its whole life, across resetPeak.
+func (s *server) peakEver() (int64, error) {
+	_, peak, err := s.memory()
+	return max(peak, s.lifetimePeak), err
 }
