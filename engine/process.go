@@ -51,6 +51,9 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) error {
 		now := time.Now()
 		meter.add(b.DoneDelta)
 		b.JobID, b.Epoch, b.Kind, b.Lease = h.job.ID, h.job.Epoch, reins.RunProcess, h.lease
+		// A PAUSE that came during the batch is acknowledged by its commit (the last batch
+		// completes the job instead).
+		b.StopIfPausing = !lastBatch
 		b.ActiveMillis, b.RatePerS = now.Sub(last).Milliseconds(), meter.rate()
 		res, err := e.store.CommitBatch(ctx, b)
 		if isFenced(err) {
@@ -68,8 +71,14 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) error {
 		if lastBatch {
 			return e.complete(ctx, h, &outcome)
 		}
+		if res.Status == reins.StatusPaused {
+			// The batch in flight when PAUSE came is in, and its commit acknowledged the
+			// pause: wake the command waiting for it.
+			e.notify(ctx, h.job.ID)
+			return nil
+		}
 		if res.Status == reins.StatusPausing {
-			// The batch in flight when PAUSE came is in; now stop and acknowledge.
+			// PAUSING but not acknowledged by the batch: stop and acknowledge now.
 			return e.stop(ctx, h, &outcome)
 		}
 		var wait time.Duration
@@ -181,8 +190,7 @@ func Every(ctx context.Context, interval time.Duration, fn func(ctx context.Cont
 
 // batchSizer sizes a run's batches by time: each batch is given about as many units as the
 // last one's rate does in the batch time, at most the batch size and at most twice the last
-// limit,
-// so that the batch in flight when a PAUSE comes ends soon, whatever a unit costs.
+// limit, so that the batch in flight when a PAUSE comes ends soon, whatever a unit costs.
 type batchSizer struct {
 	max, next int
 	target    time.Duration
