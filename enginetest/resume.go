@@ -2,20 +2,24 @@ package enginetest
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/reins-dev/reins"
+	"github.com/reins-dev/reins/blob"
 	"github.com/reins-dev/reins/csvexport"
+	"github.com/reins-dev/reins/engine"
 )
 
 // exercisePauseCost runs the part of the behaviour suite about what a PAUSE/RESUME cycle
 // costs (docs/benchmarks.md, "Pause/resume cost"): the batch in flight acknowledges the
-// pause in its own commit.
+// pause in its own commit, and a resumed run starts at the job's batch size.
 func exercisePauseCost(t *testing.T, open Opener) {
 	t.Run("PauseAcknowledgedByBatch", func(t *testing.T) { t.Parallel(); testPauseAcknowledgedByBatch(t, open) })
+	t.Run("ResumeKeepsBatchSize", func(t *testing.T) { t.Parallel(); testResumeKeepsBatchSize(t, open) })
 }
 
 // testPauseAcknowledgedByBatch commits batches through the store that ask to stop if the job
@@ -81,4 +85,121 @@ func mustFind(t *testing.T, store reins.JobStore, id uuid.UUID) *reins.Job {
 		t.Fatal(err)
 	}
 	return job
+}
+
+// testResumeKeepsBatchSize pauses an export in its first run, whose batches grow from the
+// first batch's 1000 rows, and resumes it: the resumed run's first batch is as large as the
+// job's rate so far allows (here the batch size, given a batch time of a minute), instead of
+// climbing from 1000 rows again. The first run's third batch is held until the PAUSE is in,
+// so the PAUSE comes mid-batch on any machine; the export is exact.
+func testResumeKeepsBatchSize(t *testing.T, open Opener) {
+	backend := open(t)
+	customers := seed(t, backend, 12_000)
+	b, err := blob.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kind := &limitsExport{Kind: &csvexport.Kind{Store: backend, Blob: b}, holdAt: 3,
+		held: make(chan struct{}), release: make(chan struct{})}
+	const batchSize = 4000
+	h := newHarnessWith(t, backend, b, reins.NewRegistry(kind),
+		engine.Config{Workers: 1, BatchSize: batchSize, BatchTime: time.Minute})
+	p := csvexport.Params{DateGTE: "2015-01-01", DateLTE: "2024-12-31"}
+	job := h.export(p)
+	select {
+	case <-kind.held:
+	case <-time.After(waitLimit):
+		t.Fatal("the first run never reached its third batch")
+	}
+	answer := make(chan *reins.Job, 1)
+	go func() {
+		j, err := h.engine.Command(context.Background(), job.ID, reins.CommandPause, "test")
+		if err != nil {
+			t.Errorf("PAUSE: %v", err)
+		}
+		answer <- j
+	}()
+	h.waitStatus(job.ID, reins.StatusPausing)
+	close(kind.release)
+	paused := <-answer
+	if paused == nil || paused.Status != reins.StatusPaused {
+		t.Fatalf("PAUSE mid-batch answered %v, want PAUSED", paused)
+	}
+	if paused.Done <= 0 || paused.Done >= 12_000 {
+		t.Fatalf("PAUSED with done=%d, want the first run's three batches", paused.Done)
+	}
+	if resumed := h.command(job.ID, reins.CommandResume); resumed.Status != reins.StatusResumed {
+		t.Fatalf("RESUME answered %s", resumed.Status)
+	}
+	done := h.waitStatus(job.ID, reins.StatusCompleted)
+	if got, want := h.result(done), expectedCSV(t, customers, p); got != want {
+		t.Fatalf("the paused export differs from the expected CSV (%d vs %d bytes)", len(got), len(want))
+	}
+	runs := kind.runs()
+	if len(runs) != 2 {
+		t.Fatalf("%d runs, want 2: %v", len(runs), runs)
+	}
+	if first := runs[0]; len(first) != 3 || first[0] != 1000 || first[1] != 2000 || first[2] != batchSize {
+		t.Fatalf("the first run's batch limits were %v, want [1000 2000 %d]", first, batchSize)
+	}
+	if got := runs[1][0]; got != batchSize {
+		t.Fatalf("the resumed run's first batch limit was %d (all: %v), want %d: the job's batch size, not a new climb",
+			got, runs[1], batchSize)
+	}
+}
+
+// limitsExport is the export kind that records the batch limits each run is given, and holds
+// the first run's holdAt-th batch (telling held) until release is closed.
+type limitsExport struct {
+	*csvexport.Kind
+	holdAt  int
+	held    chan struct{}
+	release chan struct{}
+
+	mu     sync.Mutex
+	limits [][]int
+}
+
+func (k *limitsExport) Begin(ctx context.Context, job *reins.Job) (reins.Task, error) {
+	task, err := k.Kind.Begin(ctx, job)
+	if err != nil {
+		return nil, err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.limits = append(k.limits, nil)
+	return &limitsTask{Task: task, kind: k, run: len(k.limits) - 1}, nil
+}
+
+// runs returns the limits of each run so far.
+func (k *limitsExport) runs() [][]int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	out := make([][]int, len(k.limits))
+	for i, l := range k.limits {
+		out[i] = append([]int(nil), l...)
+	}
+	return out
+}
+
+type limitsTask struct {
+	reins.Task
+	kind *limitsExport
+	run  int
+}
+
+func (t *limitsTask) Next(ctx context.Context, limit int) (*reins.Batch, bool, error) {
+	t.kind.mu.Lock()
+	t.kind.limits[t.run] = append(t.kind.limits[t.run], limit)
+	hold := t.run == 0 && len(t.kind.limits[t.run]) == t.kind.holdAt
+	t.kind.mu.Unlock()
+	if hold {
+		close(t.kind.held)
+		select {
+		case <-t.kind.release:
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		}
+	}
+	return t.Task.Next(ctx, limit)
 }
