@@ -32,7 +32,12 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) error {
 	start := time.Now()
 	last := start
 	meter := newRateMeter()
-	sizer := newBatchSizer(e.cfg.BatchSize, e.cfg.BatchTime, h.job)
+	sizer := newBatchSizer(e.cfg.BatchSize, e.cfg.BatchTime)
+	if rate == 0 {
+		// A throttled run waits between batches anyway, so a climb from firstBatch costs it
+		// nothing, and a PAUSE right after its RESUME finds a small batch in flight.
+		sizer.resume(h.job)
+	}
 	var doneInRun int64
 	for {
 		if time.Since(start) >= e.cfg.RunBudget || e.draining() {
@@ -200,19 +205,21 @@ type batchSizer struct {
 // sized to by time.
 const firstBatch = 1000
 
-// newBatchSizer sizes the batches of a run of job. A job's first run starts at firstBatch; a
-// later run (after a RESUME, a hand-over or a rescue) starts where the job's earlier runs
-// left off: as many units as the job's own rate so far (done over its active time) does in
-// the batch time. Without that every resumed run would climb from firstBatch again, through
+func newBatchSizer(maxSize int, target time.Duration) *batchSizer {
+	return &batchSizer{max: maxSize, next: min(maxSize, firstBatch), target: target}
+}
+
+// resume sizes the first batch of a later run of job (after a RESUME, a hand-over or a
+// rescue) where the job's earlier runs left off: as many units as the job's own rate so far
+// (done over its active time) does in the batch time. A job's first run has no rate and starts
+// at firstBatch. Without this, every resumed run would climb from firstBatch again, through
 // several small batches whose fixed cost (a transaction, a sync) is most of their time
 // (docs/benchmarks.md, "Pause/resume cost").
-func newBatchSizer(maxSize int, target time.Duration, job *reins.Job) *batchSizer {
-	s := &batchSizer{max: maxSize, next: min(maxSize, firstBatch), target: target}
+func (s *batchSizer) resume(job *reins.Job) {
 	if job.Done > 0 && job.ActiveMillis > 0 {
-		fit := float64(job.Done) * float64(target) / float64(time.Duration(job.ActiveMillis)*time.Millisecond)
-		s.next = max(s.next, int(min(float64(maxSize), fit)))
+		fit := float64(job.Done) * float64(s.target) / float64(time.Duration(job.ActiveMillis)*time.Millisecond)
+		s.next = max(s.next, int(min(float64(s.max), fit)))
 	}
-	return s
 }
 
 func (s *batchSizer) limit() int { return s.next }

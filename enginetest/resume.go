@@ -19,7 +19,8 @@ import (
 // pause in its own commit, and a resumed run starts at the job's batch size.
 func exercisePauseCost(t *testing.T, open Opener) {
 	t.Run("PauseAcknowledgedByBatch", func(t *testing.T) { t.Parallel(); testPauseAcknowledgedByBatch(t, open) })
-	t.Run("ResumeKeepsBatchSize", func(t *testing.T) { t.Parallel(); testResumeKeepsBatchSize(t, open) })
+	t.Run("ResumeKeepsBatchSize", func(t *testing.T) { t.Parallel(); testResumeKeepsBatchSize(t, open, 0) })
+	t.Run("ResumeThrottledStartsSmall", func(t *testing.T) { t.Parallel(); testResumeKeepsBatchSize(t, open, 1_000_000) })
 }
 
 // testPauseAcknowledgedByBatch commits batches through the store that ask to stop if the job
@@ -92,7 +93,11 @@ func mustFind(t *testing.T, store reins.JobStore, id uuid.UUID) *reins.Job {
 // job's rate so far allows (here the batch size, given a batch time of a minute), instead of
 // climbing from 1000 rows again. The first run's third batch is held until the PAUSE is in,
 // so the PAUSE comes mid-batch on any machine; the export is exact.
-func testResumeKeepsBatchSize(t *testing.T, open Opener) {
+//
+// With a throttle (maxRate > 0, here high enough not to cap these batches) the resumed run
+// starts at 1000 rows again: it waits between batches anyway, so the climb costs it nothing,
+// and a PAUSE right after its RESUME finds a small batch in flight.
+func testResumeKeepsBatchSize(t *testing.T, open Opener, maxRate int) {
 	backend := open(t)
 	customers := seed(t, backend, 12_000)
 	b, err := blob.New(t.TempDir())
@@ -104,7 +109,7 @@ func testResumeKeepsBatchSize(t *testing.T, open Opener) {
 	const batchSize = 4000
 	h := newHarnessWith(t, backend, b, reins.NewRegistry(kind),
 		engine.Config{Workers: 1, BatchSize: batchSize, BatchTime: time.Minute})
-	p := csvexport.Params{DateGTE: "2015-01-01", DateLTE: "2024-12-31"}
+	p := csvexport.Params{DateGTE: "2015-01-01", DateLTE: "2024-12-31", MaxRowsPerS: maxRate}
 	job := h.export(p)
 	select {
 	case <-kind.held:
@@ -142,9 +147,12 @@ func testResumeKeepsBatchSize(t *testing.T, open Opener) {
 	if first := runs[0]; len(first) != 3 || first[0] != 1000 || first[1] != 2000 || first[2] != batchSize {
 		t.Fatalf("the first run's batch limits were %v, want [1000 2000 %d]", first, batchSize)
 	}
-	if got := runs[1][0]; got != batchSize {
-		t.Fatalf("the resumed run's first batch limit was %d (all: %v), want %d: the job's batch size, not a new climb",
-			got, runs[1], batchSize)
+	want := batchSize
+	if maxRate > 0 {
+		want = 1000
+	}
+	if got := runs[1][0]; got != want {
+		t.Fatalf("the resumed run's first batch limit was %d (all: %v), want %d", got, runs[1], want)
 	}
 }
 
