@@ -176,13 +176,20 @@ type Batch struct {
 	// Continue enqueues the next run of the same epoch and releases the lease to it (a
 	// bounded run handing over, or a draining process handing back).
 	Continue bool
+	// StopIfPausing acknowledges a PAUSE in the batch's own transaction: when the job is
+	// PAUSING, the batch commits, the job becomes PAUSED (history actor "worker") and the lease
+	// is released, and BatchResult.Status says PAUSED. The run then stops without a
+	// transaction of its own for the acknowledgement, so the PAUSE is answered sooner.
+	StopIfPausing bool
 }
 
 // BatchResult tells a run what its batch did.
 type BatchResult struct {
 	// Applied is what Apply returned.
 	Applied int64
-	// Status is the job's status when the batch committed: PAUSING tells the run to stop.
+	// Status is the job's status when the batch committed: PAUSING tells the run to stop,
+	// PAUSED that the batch acknowledged the pause (Batch.StopIfPausing) and the run has
+	// stopped.
 	Status Status
 }
 

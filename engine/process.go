@@ -33,6 +33,11 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) error {
 	last := start
 	meter := newRateMeter()
 	sizer := newBatchSizer(e.cfg.BatchSize, e.cfg.BatchTime)
+	if rate == 0 {
+		// A throttled run waits between batches anyway, so a climb from firstBatch costs it
+		// nothing, and a PAUSE right after its RESUME finds a small batch in flight.
+		sizer.resume(h.job)
+	}
 	var doneInRun int64
 	for {
 		if time.Since(start) >= e.cfg.RunBudget || e.draining() {
@@ -51,6 +56,9 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) error {
 		now := time.Now()
 		meter.add(b.DoneDelta)
 		b.JobID, b.Epoch, b.Kind, b.Lease = h.job.ID, h.job.Epoch, reins.RunProcess, h.lease
+		// A PAUSE that came during the batch is acknowledged by its commit (the last batch
+		// completes the job instead).
+		b.StopIfPausing = !lastBatch
 		b.ActiveMillis, b.RatePerS = now.Sub(last).Milliseconds(), meter.rate()
 		res, err := e.store.CommitBatch(ctx, b)
 		if isFenced(err) {
@@ -68,8 +76,14 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) error {
 		if lastBatch {
 			return e.complete(ctx, h, &outcome)
 		}
+		if res.Status == reins.StatusPaused {
+			// The batch in flight when PAUSE came is in, and its commit acknowledged the
+			// pause: wake the command waiting for it.
+			e.notify(ctx, h.job.ID)
+			return nil
+		}
 		if res.Status == reins.StatusPausing {
-			// The batch in flight when PAUSE came is in; now stop and acknowledge.
+			// PAUSING but not acknowledged by the batch: stop and acknowledge now.
 			return e.stop(ctx, h, &outcome)
 		}
 		var wait time.Duration
@@ -181,8 +195,7 @@ func Every(ctx context.Context, interval time.Duration, fn func(ctx context.Cont
 
 // batchSizer sizes a run's batches by time: each batch is given about as many units as the
 // last one's rate does in the batch time, at most the batch size and at most twice the last
-// limit,
-// so that the batch in flight when a PAUSE comes ends soon, whatever a unit costs.
+// limit, so that the batch in flight when a PAUSE comes ends soon, whatever a unit costs.
 type batchSizer struct {
 	max, next int
 	target    time.Duration
@@ -194,6 +207,19 @@ const firstBatch = 1000
 
 func newBatchSizer(maxSize int, target time.Duration) *batchSizer {
 	return &batchSizer{max: maxSize, next: min(maxSize, firstBatch), target: target}
+}
+
+// resume sizes the first batch of a later run of job (after a RESUME, a hand-over or a
+// rescue) where the job's earlier runs left off: as many units as the job's own rate so far
+// (done over its active time) does in the batch time. A job's first run has no rate and starts
+// at firstBatch. Without this, every resumed run would climb from firstBatch again, through
+// several small batches whose fixed cost (a transaction, a sync) is most of their time
+// (docs/benchmarks.md, "Pause/resume cost").
+func (s *batchSizer) resume(job *reins.Job) {
+	if job.Done > 0 && job.ActiveMillis > 0 {
+		fit := float64(job.Done) * float64(s.target) / float64(time.Duration(job.ActiveMillis)*time.Millisecond)
+		s.next = max(s.next, int(min(float64(s.max), fit)))
+	}
 }
 
 func (s *batchSizer) limit() int { return s.next }

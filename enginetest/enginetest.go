@@ -27,6 +27,7 @@ func Exercise(t *testing.T, open Opener) {
 	t.Run("RunAttempts", func(t *testing.T) { t.Parallel(); testRunAttempts(t, open) })
 	t.Run("DataError", func(t *testing.T) { t.Parallel(); testDataError(t, open) })
 	ExerciseScheduling(t, open)
+	exercisePauseCost(t, open)
 }
 
 // testTransitionTable applies every command to a job in every status through the store and

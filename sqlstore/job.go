@@ -292,12 +292,29 @@ func (s *Store) CommitBatch(ctx context.Context, b *reins.Batch) (*reins.BatchRe
 			}
 			return s.insertRun(ctx, tx, reins.RunArgs{JobID: b.JobID, Epoch: b.Epoch, Run: b.Kind})
 		}
+		if b.StopIfPausing && res.Status == reins.StatusPausing {
+			return s.stopInBatch(ctx, tx, b.JobID, res, now)
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return res, nil
+}
+
+// stopInBatch acknowledges a PAUSE inside the transaction of the batch that found the job
+// PAUSING (reins.Batch.StopIfPausing): the job becomes PAUSED and the run's lease is released,
+// as FinishRun does for RunStopped. The batch's fenced update holds the row's lock and proved
+// the epoch and lease, so no other run can have committed since.
+func (s *Store) stopInBatch(ctx context.Context, tx Tx, id uuid.UUID, res *reins.BatchResult, now time.Time) error {
+	t := reins.RunTransitionOf(reins.RunStopped)
+	if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET status = $2, updated_at = $3, lease_token = NULL,
+		lease_expires_at = NULL WHERE id = $1`, id, t.To, now); err != nil {
+		return fmt.Errorf("acknowledge the pause: %w", err)
+	}
+	res.Status = t.To
+	return s.insertEvent(ctx, tx, id, reins.StatusPausing, t.To, "worker", "", now)
 }
 
 // FinishRun implements reins.JobStore.

@@ -1,0 +1,213 @@
+package enginetest
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/reins-dev/reins"
+	"github.com/reins-dev/reins/blob"
+	"github.com/reins-dev/reins/csvexport"
+	"github.com/reins-dev/reins/engine"
+)
+
+// exercisePauseCost runs the part of the behaviour suite about what a PAUSE/RESUME cycle
+// costs (docs/benchmarks.md, "Pause/resume cost"): the batch in flight acknowledges the
+// pause in its own commit, and a resumed run starts at the job's batch size.
+func exercisePauseCost(t *testing.T, open Opener) {
+	t.Run("PauseAcknowledgedByBatch", func(t *testing.T) { t.Parallel(); testPauseAcknowledgedByBatch(t, open) })
+	t.Run("ResumeKeepsBatchSize", func(t *testing.T) { t.Parallel(); testResumeKeepsBatchSize(t, open, 0) })
+	t.Run("ResumeThrottledStartsSmall", func(t *testing.T) { t.Parallel(); testResumeKeepsBatchSize(t, open, 1_000_000) })
+}
+
+// testPauseAcknowledgedByBatch commits batches through the store that ask to stop if the job
+// is PAUSING: on a working job such a batch only commits; on a PAUSING job it commits, and in
+// the same transaction the job becomes PAUSED, with its history entry and its lease released,
+// so that nothing of the run can commit after.
+func testPauseAcknowledgedByBatch(t *testing.T, open Opener) {
+	ctx := context.Background()
+	backend := open(t)
+	job := &reins.Job{ID: uuid.New(), Type: csvexport.Type, Status: reins.StatusCreated}
+	if err := backend.CreateJob(ctx, job, "test", reins.RunNone, nil); err != nil {
+		t.Fatal(err)
+	}
+	held, err := backend.StartRun(ctx, job.ID, job.Epoch, reins.RunProcess, time.Minute, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit := func(done int64) (*reins.BatchResult, error) {
+		return backend.CommitBatch(ctx, &reins.Batch{JobID: job.ID, Epoch: held.Epoch, Kind: reins.RunProcess,
+			Lease: *held.Lease, DoneDelta: done, Checkpoint: []byte(`{"n":1}`), StopIfPausing: true})
+	}
+	res, err := commit(10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != reins.StatusStarted {
+		t.Fatalf("a batch of a working job answered %s, want STARTED", res.Status)
+	}
+	if paused, _, err := backend.ApplyCommand(ctx, job.ID, reins.CommandPause, "test"); err != nil || paused.Status != reins.StatusPausing {
+		t.Fatalf("PAUSE with a run holding the job: %v, %v; want PAUSING", paused, err)
+	}
+	if res, err = commit(5); err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != reins.StatusPaused {
+		t.Fatalf("the batch in flight at the PAUSE answered %s, want PAUSED", res.Status)
+	}
+	stored := mustFind(t, backend, job.ID)
+	if stored.Status != reins.StatusPaused || stored.Done != 15 || stored.Lease != nil {
+		t.Fatalf("after the acknowledging batch: %s done=%d lease=%v, want PAUSED done=15 and no lease",
+			stored.Status, stored.Done, stored.Lease)
+	}
+	if _, err := commit(1); reins.ErrorCode(err) != reins.EFENCED {
+		t.Fatalf("a batch after the acknowledgement: %v, want EFENCED", err)
+	}
+	if again := mustFind(t, backend, job.ID); again.Done != 15 || again.Status != reins.StatusPaused {
+		t.Fatalf("the refused batch moved the job: %s done=%d", again.Status, again.Done)
+	}
+	events, err := backend.JobEvents(ctx, job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := events[len(events)-1]
+	if last.From != reins.StatusPausing || last.To != reins.StatusPaused || last.Actor != "worker" {
+		t.Fatalf("last history entry %s -> %s by %s, want PAUSING -> PAUSED by worker", last.From, last.To, last.Actor)
+	}
+}
+
+func mustFind(t *testing.T, store reins.JobStore, id uuid.UUID) *reins.Job {
+	t.Helper()
+	job, err := store.FindJob(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return job
+}
+
+// testResumeKeepsBatchSize pauses an export in its first run, whose batches grow from the
+// first batch's 1000 rows, and resumes it: the resumed run's first batch is as large as the
+// job's rate so far allows (here the batch size, given a batch time of a minute), instead of
+// climbing from 1000 rows again. The first run's third batch is held until the PAUSE is in,
+// so the PAUSE comes mid-batch on any machine; the export is exact.
+//
+// With a throttle (maxRate > 0, here high enough not to cap these batches) the resumed run
+// starts at 1000 rows again: it waits between batches anyway, so the climb costs it nothing,
+// and a PAUSE right after its RESUME finds a small batch in flight.
+func testResumeKeepsBatchSize(t *testing.T, open Opener, maxRate int) {
+	backend := open(t)
+	customers := seed(t, backend, 12_000)
+	b, err := blob.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kind := &limitsExport{Kind: &csvexport.Kind{Store: backend, Blob: b}, holdAt: 3,
+		held: make(chan struct{}), release: make(chan struct{})}
+	const batchSize = 4000
+	h := newHarnessWith(t, backend, b, reins.NewRegistry(kind),
+		engine.Config{Workers: 1, BatchSize: batchSize, BatchTime: time.Minute})
+	p := csvexport.Params{DateGTE: "2015-01-01", DateLTE: "2024-12-31", MaxRowsPerS: maxRate}
+	job := h.export(p)
+	select {
+	case <-kind.held:
+	case <-time.After(waitLimit):
+		t.Fatal("the first run never reached its third batch")
+	}
+	answer := make(chan *reins.Job, 1)
+	go func() {
+		j, err := h.engine.Command(context.Background(), job.ID, reins.CommandPause, "test")
+		if err != nil {
+			t.Errorf("PAUSE: %v", err)
+		}
+		answer <- j
+	}()
+	h.waitStatus(job.ID, reins.StatusPausing)
+	close(kind.release)
+	paused := <-answer
+	if paused == nil || paused.Status != reins.StatusPaused {
+		t.Fatalf("PAUSE mid-batch answered %v, want PAUSED", paused)
+	}
+	if paused.Done <= 0 || paused.Done >= 12_000 {
+		t.Fatalf("PAUSED with done=%d, want the first run's three batches", paused.Done)
+	}
+	if resumed := h.command(job.ID, reins.CommandResume); resumed.Status != reins.StatusResumed {
+		t.Fatalf("RESUME answered %s", resumed.Status)
+	}
+	done := h.waitStatus(job.ID, reins.StatusCompleted)
+	if got, want := h.result(done), expectedCSV(t, customers, p); got != want {
+		t.Fatalf("the paused export differs from the expected CSV (%d vs %d bytes)", len(got), len(want))
+	}
+	runs := kind.runs()
+	if len(runs) != 2 {
+		t.Fatalf("%d runs, want 2: %v", len(runs), runs)
+	}
+	if first := runs[0]; len(first) != 3 || first[0] != 1000 || first[1] != 2000 || first[2] != batchSize {
+		t.Fatalf("the first run's batch limits were %v, want [1000 2000 %d]", first, batchSize)
+	}
+	want := batchSize
+	if maxRate > 0 {
+		want = 1000
+	}
+	if got := runs[1][0]; got != want {
+		t.Fatalf("the resumed run's first batch limit was %d (all: %v), want %d", got, runs[1], want)
+	}
+}
+
+// limitsExport is the export kind that records the batch limits each run is given, and holds
+// the first run's holdAt-th batch (telling held) until release is closed.
+type limitsExport struct {
+	*csvexport.Kind
+	holdAt  int
+	held    chan struct{}
+	release chan struct{}
+
+	mu     sync.Mutex
+	limits [][]int
+}
+
+func (k *limitsExport) Begin(ctx context.Context, job *reins.Job) (reins.Task, error) {
+	task, err := k.Kind.Begin(ctx, job)
+	if err != nil {
+		return nil, err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.limits = append(k.limits, nil)
+	return &limitsTask{Task: task, kind: k, run: len(k.limits) - 1}, nil
+}
+
+// runs returns the limits of each run so far.
+func (k *limitsExport) runs() [][]int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	out := make([][]int, len(k.limits))
+	for i, l := range k.limits {
+		out[i] = append([]int(nil), l...)
+	}
+	return out
+}
+
+type limitsTask struct {
+	reins.Task
+	kind *limitsExport
+	run  int
+}
+
+func (t *limitsTask) Next(ctx context.Context, limit int) (*reins.Batch, bool, error) {
+	t.kind.mu.Lock()
+	t.kind.limits[t.run] = append(t.kind.limits[t.run], limit)
+	hold := t.run == 0 && len(t.kind.limits[t.run]) == t.kind.holdAt
+	t.kind.mu.Unlock()
+	if hold {
+		close(t.kind.held)
+		select {
+		case <-t.kind.release:
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		}
+	}
+	return t.Task.Next(ctx, limit)
+}
