@@ -64,7 +64,7 @@ func TestTakeAheadPage(t *testing.T) {
 	if !bytes.Equal(got, want) || p.end != int64(len(want)) {
 		t.Fatalf("the part holds %d bytes (end %d), want %d: the header and the second reading", len(got), p.end, len(want))
 	}
-	if task.spare == nil || len(task.spare) == 0 {
+	if len(task.spare) == 0 {
 		t.Fatal("the page's chunks did not come back for the next read ahead")
 	}
 }

@@ -50,6 +50,10 @@ type Config struct {
 	// or (on Postgres) held in the name of a process whose database session ended, which is
 	// how a live worker takes a dead worker's job over within a second.
 	RescueInterval time.Duration
+	// RetryBackoff is how long a failed run waits before its first retry; each later retry
+	// waits twice as long, up to 30 times it (default 1 s: 1, 2, 4, ... 30 s). A rollback
+	// run out of attempts goes on being tried at the longest wait (docs/states.md).
+	RetryBackoff time.Duration
 	// Name identifies this process as the holder of its runs' leases (default host:pid).
 	Name   string
 	Logger *slog.Logger
@@ -81,6 +85,7 @@ const (
 	DefaultPollInterval   = 100 * time.Millisecond
 	DefaultLeaseTTL       = 6 * time.Second
 	DefaultRescueInterval = 250 * time.Millisecond
+	DefaultRetryBackoff   = time.Second
 	// LeaseRescueInterval is the rescue interval on a backend without liveness sessions.
 	LeaseRescueInterval = 2 * time.Second
 )
@@ -110,6 +115,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.RescueInterval == 0 {
 		c.RescueInterval = DefaultRescueInterval
+	}
+	if c.RetryBackoff == 0 {
+		c.RetryBackoff = DefaultRetryBackoff
 	}
 	if c.Name == "" {
 		host, _ := os.Hostname()
@@ -201,7 +209,7 @@ func New(backend Backend, kinds *reins.Registry, cfg Config) (*Engine, error) {
 		RescueStuckJobsAfter: cfg.RunBudget + 2*time.Minute,
 		FetchCooldown:        5 * time.Millisecond,
 		FetchPollInterval:    100 * time.Millisecond,
-		RetryPolicy:          retryPolicy{},
+		RetryPolicy:          retryPolicy{base: cfg.RetryBackoff},
 		Logger:               cfg.Logger,
 	})
 	if err != nil {
@@ -286,10 +294,13 @@ func (e *Engine) Notifier() reins.Notifier { return e.notifier }
 func (e *Engine) Logger() *slog.Logger { return e.log }
 
 // retryPolicy retries a failed run soon (a database restart is the usual cause), backing off
-// to at most half a minute.
-type retryPolicy struct{}
+// from base to at most 30 times it.
+type retryPolicy struct{ base time.Duration }
 
-func (retryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
-	backoff := time.Duration(math.Min(30, math.Pow(2, float64(job.Attempt-1)))) * time.Second
+func (p retryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
+	backoff := time.Duration(math.Min(30, math.Pow(2, float64(job.Attempt-1))) * float64(p.base))
 	return time.Now().Add(backoff)
 }
+
+// longestBackoff is the longest a failed run waits to be tried again.
+func (p retryPolicy) longestBackoff() time.Duration { return 30 * p.base }

@@ -34,6 +34,15 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[reins.RunArgs]) err
 		w.engine.log.Warn("reins: run failed; it will be retried", "job_id", job.Args.JobID, "attempt", job.Attempt, "error", err)
 		return err
 	}
+	if job.Args.Run == reins.RunRollback {
+		// A rollback never gives up: its job would stay REVOKING (or FAILED with its partial
+		// work still there) with nothing left to finish it. Out of quick retries, it is tried
+		// again at the longest backoff for as long as it fails; a snooze spends no attempt.
+		wait := retryPolicy{base: w.engine.cfg.RetryBackoff}.longestBackoff()
+		w.engine.log.Error("reins: rollback failed; it will be tried again", "job_id", job.Args.JobID,
+			"attempt", job.Attempt, "retry_in", wait, "error", err)
+		return river.JobSnooze(wait)
+	}
 	// Out of attempts, or bad input that no retry can mend: the job fails for good.
 	w.engine.log.Error("reins: job failed", "job_id", job.Args.JobID, "error", reins.ErrorMessage(err))
 	return w.engine.fail(context.WithoutCancel(ctx), job.Args, err)

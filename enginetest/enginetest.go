@@ -26,6 +26,7 @@ func Exercise(t *testing.T, open Opener) {
 	t.Run("RacingCommands", func(t *testing.T) { t.Parallel(); testRacingCommands(t, open) })
 	t.Run("RunAttempts", func(t *testing.T) { t.Parallel(); testRunAttempts(t, open) })
 	t.Run("DataError", func(t *testing.T) { t.Parallel(); testDataError(t, open) })
+	t.Run("RollbackNeverGivesUp", func(t *testing.T) { t.Parallel(); testRollbackNeverGivesUp(t, open) })
 	ExerciseScheduling(t, open)
 	exercisePauseCost(t, open)
 }
