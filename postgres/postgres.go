@@ -11,13 +11,12 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"strings"
 	"syscall"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
@@ -39,6 +38,8 @@ type DB struct {
 	driver *riverpgxv5.Driver
 	// inserter is an insert-only River client: it enqueues runs inside store transactions.
 	inserter *river.Client[pgx.Tx]
+	// copyTypes are the column types bulk inserts have looked up.
+	copyTypes copyTypes
 }
 
 var _ reins.Store = (*DB)(nil)
@@ -230,21 +231,30 @@ func (t *txn) InsertRun(ctx context.Context, args reins.RunArgs) error {
 	return err
 }
 
-// BulkInsert implements reins.Tx with COPY, the fastest path Postgres has.
+// BulkInsert implements reins.Tx with a binary COPY, the fastest path Postgres has. The rows
+// are encoded here (copy.go) as the connection sends them.
 func (t *txn) BulkInsert(ctx context.Context, table string, columns []string, n int, row func(i int, dst []any)) error {
-	dst := make([]any, len(columns))
-	_, err := t.tx.CopyFrom(ctx, pgx.Identifier{table}, columns,
-		pgx.CopyFromSlice(n, func(i int) ([]any, error) {
-			row(i, dst)
-			for j, v := range dst {
-				// pgtype.UUID encodes directly; a uuid.UUID would go through text every row.
-				if id, ok := v.(uuid.UUID); ok {
-					dst[j] = pgtype.UUID{Bytes: id, Valid: true}
-				}
-			}
-			return dst, nil
-		}))
-	return err
+	if n == 0 {
+		return nil
+	}
+	oids, err := t.db.copyTypes.lookup(ctx, t.tx, table, columns)
+	if err != nil {
+		return err
+	}
+	ident := make([]string, len(columns))
+	for i, col := range columns {
+		ident[i] = pgx.Identifier{col}.Sanitize()
+	}
+	sql := fmt.Sprintf("COPY %s (%s) FROM STDIN (FORMAT binary)", pgx.Identifier{table}.Sanitize(), strings.Join(ident, ", "))
+	src := &copyRows{types: t.tx.Conn().TypeMap(), oids: oids, n: n, row: row, dst: make([]any, len(columns))}
+	tag, err := t.tx.Conn().PgConn().CopyFrom(ctx, src, sql)
+	if err != nil {
+		return fmt.Errorf("copy into %s: %w", table, err)
+	}
+	if tag.RowsAffected() != int64(n) {
+		return fmt.Errorf("copy into %s: %d rows stored, want %d", table, tag.RowsAffected(), n)
+	}
+	return nil
 }
 
 // Dialect implements reins.Tx.
