@@ -13,6 +13,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/reins-dev/reins"
 )
 
 // copyTypes caches the type OIDs of the columns a bulk insert fills, by table and columns:
@@ -59,9 +61,11 @@ var pgEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
 // without pgx's per-value planning or boxing into an interface; any other value goes
 // through pgx's type map, as before.
 type copyRows struct {
-	types  *pgtype.Map
-	oids   []uint32
-	n      int
+	types *pgtype.Map
+	oids  []uint32
+	n     int
+	// encode appends row i; encodeRow (values from row) unless a caller knows better.
+	encode func(buf []byte, i int) ([]byte, error)
 	row    func(i int, dst []any)
 	dst    []any
 	i      int
@@ -82,7 +86,7 @@ func (c *copyRows) Read(p []byte) (int, error) {
 		}
 		for c.i < c.n && len(c.buf) < copyChunk {
 			var err error
-			if c.buf, err = c.encodeRow(c.buf, c.i); err != nil {
+			if c.buf, err = c.encode(c.buf, c.i); err != nil {
 				return 0, err
 			}
 			c.i++
@@ -171,4 +175,34 @@ func (c *copyRows) encodeOther(buf []byte, oid uint32, v any) ([]byte, error) {
 	}
 	binary.BigEndian.PutUint32(out[at:], uint32(len(out)-at-4))
 	return out, nil
+}
+
+// customerTypes are the column types LoadCustomers encodes itself, in the order of
+// reins.CustomerInsertColumns (migration 001).
+var customerTypes = []uint32{pgtype.VarcharOID, pgtype.VarcharOID, pgtype.VarcharOID, pgtype.VarcharOID,
+	pgtype.Int4OID, pgtype.VarcharOID, pgtype.TimestamptzOID, pgtype.UUIDOID}
+
+// encodeCustomer appends one customer as a COPY tuple of reins.CustomerInsertColumns,
+// exactly as encodeValue would encode InsertCustomers' values; job is nil for NULL.
+func encodeCustomer(buf []byte, c *reins.Customer, job *uuid.UUID) ([]byte, error) {
+	if c.Age < math.MinInt32 || c.Age > math.MaxInt32 {
+		return nil, fmt.Errorf("age %d is out of the integer range", c.Age)
+	}
+	buf = binary.BigEndian.AppendUint16(buf, uint16(len(customerTypes)))
+	for _, s := range [...]string{c.FirstName, c.LastName, c.Address, c.Email} {
+		buf = binary.BigEndian.AppendUint32(buf, uint32(len(s)))
+		buf = append(buf, s...)
+	}
+	buf = binary.BigEndian.AppendUint32(buf, 4)
+	buf = binary.BigEndian.AppendUint32(buf, uint32(int32(c.Age)))
+	buf = binary.BigEndian.AppendUint32(buf, uint32(len(c.Company)))
+	buf = append(buf, c.Company...)
+	us := (c.CreatedAt.Unix()-pgEpoch)*1_000_000 + int64(c.CreatedAt.Nanosecond())/1000
+	buf = binary.BigEndian.AppendUint32(buf, 8)
+	buf = binary.BigEndian.AppendUint64(buf, uint64(us))
+	if job == nil {
+		return binary.BigEndian.AppendUint32(buf, math.MaxUint32), nil
+	}
+	buf = binary.BigEndian.AppendUint32(buf, 16)
+	return append(buf, job[:]...), nil
 }

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"os"
 	"strings"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/reins-dev/reins"
 )
 
 // openScratch opens the backend (unmigrated) on a schema of the test's own in
@@ -143,5 +146,79 @@ func TestBulkInsertEncodes(t *testing.T) {
 	}
 	if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM t`).Scan(&count); err != nil || count != 20003 {
 		t.Errorf("after the bad inserts: %d rows (%v), want 20003", count, err)
+	}
+}
+
+// TestLoadCustomersAsBulkInsert checks that LoadCustomers stores exactly what BulkInsert
+// stores for the same customers, job id or none.
+func TestLoadCustomersAsBulkInsert(t *testing.T) {
+	t.Parallel()
+	db := openScratch(t)
+	ctx := context.Background()
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var customers []reins.Customer
+	for i := range 3000 {
+		customers = append(customers, reins.Customer{FirstName: "Zoë", LastName: fmt.Sprintf("L%d", i),
+			Address: "1 \"Main\" St,\nLondon", Email: fmt.Sprintf("c%d@example.com", i), Age: i % 151,
+			Company:   strings.Repeat("c", i%100+1),
+			CreatedAt: time.Date(1990+i%40, 2, 3, 4, 5, 6, i*1001, time.FixedZone("x", -7200))})
+	}
+	load := func(job *uuid.UUID, generic bool) {
+		t.Helper()
+		tx, err := (&conn{db: db}).Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx) //nolint:errcheck // after Commit it does nothing
+		if generic {
+			var id any
+			if job != nil {
+				id = *job
+			}
+			err = tx.BulkInsert(ctx, "customers", reins.CustomerInsertColumns, len(customers), func(i int, dst []any) {
+				c := &customers[i]
+				dst[0], dst[1], dst[2], dst[3], dst[4], dst[5], dst[6], dst[7] =
+					c.FirstName, c.LastName, c.Address, c.Email, c.Age, c.Company, c.CreatedAt, id
+			})
+		} else {
+			err = reins.InsertCustomers(ctx, tx, job, customers)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b := uuid.New(), uuid.New()
+	load(&a, false)
+	load(&b, true)
+	load(nil, false)
+	load(nil, true)
+	const cols = `first_name, last_name, address, email, age, company, created_at`
+	for _, q := range []string{
+		`SELECT count(*) FROM (SELECT ` + cols + ` FROM customers WHERE job_id = $1
+			EXCEPT ALL SELECT ` + cols + ` FROM customers WHERE job_id = $2) d`,
+		`SELECT count(*) FROM (SELECT ` + cols + ` FROM customers WHERE job_id = $2
+			EXCEPT ALL SELECT ` + cols + ` FROM customers WHERE job_id = $1) d`,
+		`SELECT count(*) - 2 * 3000 FROM customers WHERE job_id IS NULL AND $1::uuid <> $2::uuid`,
+		`SELECT count(*) - 3000 FROM customers WHERE job_id = $1 AND created_at IN (SELECT created_at FROM customers WHERE job_id = $2)`,
+	} {
+		var n int64
+		if err := db.pool.QueryRow(ctx, q, a, b).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Errorf("%s: %d", q, n)
+		}
+	}
+	var at time.Time
+	if err := db.pool.QueryRow(ctx, `SELECT created_at FROM customers WHERE job_id = $1 AND last_name = 'L7'`, a).Scan(&at); err != nil {
+		t.Fatal(err)
+	}
+	if want := customers[7].CreatedAt.Truncate(time.Microsecond); !at.Equal(want) {
+		t.Errorf("created_at stored as %s, want %s", at, want)
 	}
 }

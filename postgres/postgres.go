@@ -11,10 +11,12 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -241,18 +243,53 @@ func (t *txn) BulkInsert(ctx context.Context, table string, columns []string, n 
 	if err != nil {
 		return err
 	}
+	src := &copyRows{types: t.tx.Conn().TypeMap(), oids: oids, n: n, row: row, dst: make([]any, len(columns))}
+	src.encode = src.encodeRow
+	return t.copyFrom(ctx, table, columns, src)
+}
+
+// LoadCustomers implements reins.CustomerLoader: BulkInsert's COPY, with each customer
+// encoded straight from its fields.
+func (t *txn) LoadCustomers(ctx context.Context, jobID *uuid.UUID, rows []reins.Customer) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	columns := reins.CustomerInsertColumns
+	oids, err := t.db.copyTypes.lookup(ctx, t.tx, "customers", columns)
+	if err != nil {
+		return err
+	}
+	if !slices.Equal(oids, customerTypes) {
+		// Not the table encodeCustomer knows: let BulkInsert encode each value by its type.
+		var job any
+		if jobID != nil {
+			job = *jobID
+		}
+		return t.BulkInsert(ctx, "customers", columns, len(rows), func(i int, dst []any) {
+			c := &rows[i]
+			dst[0], dst[1], dst[2], dst[3], dst[4], dst[5], dst[6], dst[7] =
+				c.FirstName, c.LastName, c.Address, c.Email, c.Age, c.Company, c.CreatedAt, job
+		})
+	}
+	src := &copyRows{n: len(rows), encode: func(buf []byte, i int) ([]byte, error) {
+		return encodeCustomer(buf, &rows[i], jobID)
+	}}
+	return t.copyFrom(ctx, "customers", columns, src)
+}
+
+// copyFrom runs COPY FROM STDIN of src's binary tuples into the columns of table.
+func (t *txn) copyFrom(ctx context.Context, table string, columns []string, src *copyRows) error {
 	ident := make([]string, len(columns))
 	for i, col := range columns {
 		ident[i] = pgx.Identifier{col}.Sanitize()
 	}
 	sql := fmt.Sprintf("COPY %s (%s) FROM STDIN (FORMAT binary)", pgx.Identifier{table}.Sanitize(), strings.Join(ident, ", "))
-	src := &copyRows{types: t.tx.Conn().TypeMap(), oids: oids, n: n, row: row, dst: make([]any, len(columns))}
 	tag, err := t.tx.Conn().PgConn().CopyFrom(ctx, src, sql)
 	if err != nil {
 		return fmt.Errorf("copy into %s: %w", table, err)
 	}
-	if tag.RowsAffected() != int64(n) {
-		return fmt.Errorf("copy into %s: %d rows stored, want %d", table, tag.RowsAffected(), n)
+	if tag.RowsAffected() != int64(src.n) {
+		return fmt.Errorf("copy into %s: %d rows stored, want %d", table, tag.RowsAffected(), src.n)
 	}
 	return nil
 }
