@@ -181,8 +181,9 @@ type Main struct {
 	swept       chan struct{}
 	// stopSweep ends the result sweeper.
 	stopSweep context.CancelFunc
-	// pprof serves --pprof-addr, when set.
-	pprof *http.Server
+	// pprof serves --pprof-addr, when set, on pprofAddr.
+	pprof     *http.Server
+	pprofAddr string
 }
 
 // sweepInterval is how often finished jobs' files are checked against --result-retention.
@@ -388,10 +389,14 @@ func (m *Main) servePprof() error {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	m.pprof = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	m.pprofAddr = ln.Addr().String()
 	go func() { _ = m.pprof.Serve(ln) }()
 	m.Logger.Info("reins: serving the profiler", "addr", ln.Addr().String())
 	return nil
 }
+
+// PprofAddr is the address the profiler listens on, "" when --pprof-addr is off.
+func (m *Main) PprofAddr() string { return m.pprofAddr }
 
 // databaseName names the database for people: postgres://HOST/NAME (never the user or
 // password), or sqlite:PATH.
