@@ -37,17 +37,21 @@ func IsFormula(v string) bool {
 	return v != "" && strings.IndexByte("=+-@\t\r", v[0]) >= 0
 }
 
-// customerInsertColumns are the columns InsertCustomers fills.
-var customerInsertColumns = []string{"first_name", "last_name", "address", "email", "age", "company", "created_at", "job_id"}
+// CustomerInsertColumns are the columns InsertCustomers fills, in the order a
+// CustomerLoader fills them.
+var CustomerInsertColumns = []string{"first_name", "last_name", "address", "email", "age", "company", "created_at", "job_id"}
 
 // InsertCustomers bulk-loads customers in tx, tagged with jobID when it is not nil (the rows
 // an import job inserted, which its rollback deletes).
 func InsertCustomers(ctx context.Context, tx Tx, jobID *uuid.UUID, rows []Customer) error {
+	if l, ok := tx.(CustomerLoader); ok {
+		return l.LoadCustomers(ctx, jobID, rows)
+	}
 	var job any
 	if jobID != nil {
 		job = *jobID
 	}
-	return tx.BulkInsert(ctx, "customers", customerInsertColumns, len(rows), func(i int, dst []any) {
+	return tx.BulkInsert(ctx, "customers", CustomerInsertColumns, len(rows), func(i int, dst []any) {
 		c := &rows[i]
 		dst[0], dst[1], dst[2], dst[3], dst[4], dst[5], dst[6], dst[7] =
 			c.FirstName, c.LastName, c.Address, c.Email, c.Age, c.Company, c.CreatedAt, job

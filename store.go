@@ -45,6 +45,13 @@ type Tx interface {
 	Dialect() string
 }
 
+// CustomerLoader is implemented by a Tx that loads customers faster than BulkInsert can (on
+// Postgres, without putting every value in an interface); InsertCustomers uses it when the
+// Tx has it. It stores exactly what InsertCustomers' BulkInsert would.
+type CustomerLoader interface {
+	LoadCustomers(ctx context.Context, jobID *uuid.UUID, rows []Customer) error
+}
+
 // The dialects a Tx reports.
 const (
 	DialectPostgres = "postgres"

@@ -11,13 +11,14 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
@@ -39,6 +40,8 @@ type DB struct {
 	driver *riverpgxv5.Driver
 	// inserter is an insert-only River client: it enqueues runs inside store transactions.
 	inserter *river.Client[pgx.Tx]
+	// copyTypes are the column types bulk inserts have looked up.
+	copyTypes copyTypes
 }
 
 var _ reins.Store = (*DB)(nil)
@@ -230,21 +233,65 @@ func (t *txn) InsertRun(ctx context.Context, args reins.RunArgs) error {
 	return err
 }
 
-// BulkInsert implements reins.Tx with COPY, the fastest path Postgres has.
+// BulkInsert implements reins.Tx with a binary COPY, the fastest path Postgres has. The rows
+// are encoded here (copy.go) as the connection sends them.
 func (t *txn) BulkInsert(ctx context.Context, table string, columns []string, n int, row func(i int, dst []any)) error {
-	dst := make([]any, len(columns))
-	_, err := t.tx.CopyFrom(ctx, pgx.Identifier{table}, columns,
-		pgx.CopyFromSlice(n, func(i int) ([]any, error) {
-			row(i, dst)
-			for j, v := range dst {
-				// pgtype.UUID encodes directly; a uuid.UUID would go through text every row.
-				if id, ok := v.(uuid.UUID); ok {
-					dst[j] = pgtype.UUID{Bytes: id, Valid: true}
-				}
-			}
-			return dst, nil
-		}))
-	return err
+	if n == 0 {
+		return nil
+	}
+	oids, err := t.db.copyTypes.lookup(ctx, t.tx, table, columns)
+	if err != nil {
+		return err
+	}
+	src := &copyRows{types: t.tx.Conn().TypeMap(), oids: oids, n: n, row: row, dst: make([]any, len(columns))}
+	src.encode = src.encodeRow
+	return t.copyFrom(ctx, table, columns, src)
+}
+
+// LoadCustomers implements reins.CustomerLoader: BulkInsert's COPY, with each customer
+// encoded straight from its fields.
+func (t *txn) LoadCustomers(ctx context.Context, jobID *uuid.UUID, rows []reins.Customer) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	columns := reins.CustomerInsertColumns
+	oids, err := t.db.copyTypes.lookup(ctx, t.tx, "customers", columns)
+	if err != nil {
+		return err
+	}
+	if !slices.Equal(oids, customerTypes) {
+		// Not the table encodeCustomer knows: let BulkInsert encode each value by its type.
+		var job any
+		if jobID != nil {
+			job = *jobID
+		}
+		return t.BulkInsert(ctx, "customers", columns, len(rows), func(i int, dst []any) {
+			c := &rows[i]
+			dst[0], dst[1], dst[2], dst[3], dst[4], dst[5], dst[6], dst[7] =
+				c.FirstName, c.LastName, c.Address, c.Email, c.Age, c.Company, c.CreatedAt, job
+		})
+	}
+	src := &copyRows{n: len(rows), encode: func(buf []byte, i int) ([]byte, error) {
+		return encodeCustomer(buf, &rows[i], jobID)
+	}}
+	return t.copyFrom(ctx, "customers", columns, src)
+}
+
+// copyFrom runs COPY FROM STDIN of src's binary tuples into the columns of table.
+func (t *txn) copyFrom(ctx context.Context, table string, columns []string, src *copyRows) error {
+	ident := make([]string, len(columns))
+	for i, col := range columns {
+		ident[i] = pgx.Identifier{col}.Sanitize()
+	}
+	sql := fmt.Sprintf("COPY %s (%s) FROM STDIN (FORMAT binary)", pgx.Identifier{table}.Sanitize(), strings.Join(ident, ", "))
+	tag, err := t.tx.Conn().PgConn().CopyFrom(ctx, src, sql)
+	if err != nil {
+		return fmt.Errorf("copy into %s: %w", table, err)
+	}
+	if tag.RowsAffected() != int64(src.n) {
+		return fmt.Errorf("copy into %s: %d rows stored, want %d", table, tag.RowsAffected(), src.n)
+	}
+	return nil
 }
 
 // Dialect implements reins.Tx.

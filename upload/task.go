@@ -107,7 +107,8 @@ func Begin(ctx context.Context, store reins.UploadStore, b *blob.Store, job *rei
 		return nil, err
 	}
 	cp.Columns = r.Columns()
-	return &task{job: job, blob: b, params: params, cp: cp, file: f, reader: r, rows: rows}, nil
+	return &task{job: job, blob: b, params: params, cp: cp, file: f, reader: r, rows: rows,
+		offset: r.Offset(), line: r.Line()}, nil
 }
 
 // task is one run of an upload job.
@@ -119,6 +120,11 @@ type task struct {
 	file   *os.File
 	reader *sheet.Reader
 	rows   Rows
+	// ahead runs the reader ahead of the batches, from the first Next.
+	ahead *readAhead
+	// offset and line are the reader's position after the last record a batch took.
+	offset int64
+	line   int
 }
 
 func (t *task) Next(ctx context.Context, limit int) (*reins.Batch, bool, error) {
@@ -126,14 +132,22 @@ func (t *task) Next(ctx context.Context, limit int) (*reins.Batch, bool, error) 
 	next.Errors = slices.Clip(t.cp.Errors) // appends copy, never alias
 	last := false
 	var bad []*sheet.RowError
+	if t.ahead == nil {
+		t.ahead = startReadAhead(t.reader)
+	}
 	for read := 0; read < limit; read++ {
-		rec, err := t.reader.Next()
-		if errors.Is(err, io.EOF) {
+		rd, err := t.ahead.next(ctx)
+		if err != nil {
+			return nil, false, err
+		}
+		if errors.Is(rd.err, io.EOF) {
 			last = true
 			break
 		}
+		t.offset, t.line = rd.offset, rd.line
+		err = rd.err
 		if err == nil {
-			err = t.rows.Add(&rec)
+			err = t.rows.Add(&rd.rec)
 		}
 		var rowErr *sheet.RowError
 		if errors.As(err, &rowErr) {
@@ -158,7 +172,7 @@ func (t *task) Next(ctx context.Context, limit int) (*reins.Batch, bool, error) 
 			next.Errors = append(next.Errors, e)
 		}
 	}
-	next.Offset, next.Line = t.reader.Offset(), t.reader.Line()
+	next.Offset, next.Line = t.offset, t.line
 	raw, err := json.Marshal(next)
 	if err != nil {
 		return nil, false, err
@@ -173,6 +187,9 @@ func (t *task) Committed(b *reins.Batch) {
 }
 
 func (t *task) Close(outcome reins.Outcome) error {
+	if t.ahead != nil {
+		t.ahead.stop()
+	}
 	err := t.file.Close()
 	if outcome == reins.Completed {
 		// The rows are the result; a completed job cannot be restarted, so its file has served.

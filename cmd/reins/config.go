@@ -58,6 +58,9 @@ type Config struct {
 	Server       string
 	Token        string
 	JobRetention time.Duration
+	// PprofAddr, when set, is a HOST:PORT on which net/http/pprof is served, on a listener
+	// of its own (docs/operations.md "Profiling").
+	PprofAddr string
 }
 
 // DefaultConfig returns the defaults, overridden by REINS_* environment variables. A
@@ -89,6 +92,7 @@ func DefaultConfig() (Config, error) {
 		Token:             env("REINS_TOKEN", ""),
 		JobRetention:      envDuration("REINS_JOB_RETENTION", 90*24*time.Hour, &errs),
 	}
+	c.PprofAddr = env("REINS_PPROF_ADDR", "")
 	c.SpoolRetention = envDuration("REINS_SPOOL_RETENTION", 24*time.Hour, &errs)
 	c.ExportConfirmOver = envInt64("REINS_EXPORT_CONFIRM_OVER", 0, &errs)
 	return c, errors.Join(errs...)
@@ -149,6 +153,7 @@ func (c *Config) flagSet(name string, stderr io.Writer, withServer bool) *flag.F
 		fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "how long a client may take to send a request's headers (REINS_READ_HEADER_TIMEOUT)")
 		fs.DurationVar(&c.BodyTimeout, "body-timeout", c.BodyTimeout, "how long a client may take to send a command's or a new job's body; uploads bound their idle time instead (REINS_BODY_TIMEOUT)")
 		fs.DurationVar(&c.ResultRetention, "result-retention", c.ResultRetention, "how long a finished job's result file is kept; then /result answers 410; 0 keeps it (REINS_RESULT_RETENTION)")
+		fs.StringVar(&c.PprofAddr, "pprof-addr", c.PprofAddr, "HOST:PORT to serve Go's profiler (net/http/pprof) on, apart from the API; empty is off; keep it private (REINS_PPROF_ADDR)")
 		fs.DurationVar(&c.JobRetention, "job-retention", c.JobRetention, "how long a finished job (its row, history and files) is kept; 0 keeps it (REINS_JOB_RETENTION)")
 	}
 	return fs

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"os"
 	"strings"
@@ -180,6 +181,9 @@ type Main struct {
 	swept       chan struct{}
 	// stopSweep ends the result sweeper.
 	stopSweep context.CancelFunc
+	// pprof serves --pprof-addr, when set, on pprofAddr.
+	pprof     *http.Server
+	pprofAddr string
 }
 
 // sweepInterval is how often finished jobs' files are checked against --result-retention.
@@ -296,6 +300,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.server.RegisterOnShutdown(api.Shutdown)
 	m.served = make(chan error, 1)
 	go func() { m.served <- m.server.Serve(m.listener) }()
+	if err = m.servePprof(); err != nil {
+		return err
+	}
 	m.Logger.Info("reins: serving", "mode", m.Mode, "addr", m.listener.Addr().String(),
 		"database", databaseName(m.Config), "workers", m.Config.Workers)
 	return nil
@@ -333,6 +340,9 @@ func (m *Main) Close(ctx context.Context) error {
 	if m.stopSweep != nil {
 		m.stopSweep()
 	}
+	if m.pprof != nil {
+		_ = m.pprof.Close() // profiles in progress are of no use to a process that stops
+	}
 	var wg sync.WaitGroup
 	var serverErr, engineErr error
 	if m.server != nil {
@@ -361,6 +371,32 @@ func (m *Main) Close(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// servePprof serves Go's profiler on --pprof-addr, on a listener of its own so that it is
+// never reachable through the API's address (docs/operations.md "Profiling").
+func (m *Main) servePprof() error {
+	if m.Config.PprofAddr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", m.Config.PprofAddr)
+	if err != nil {
+		return fmt.Errorf("--pprof-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	m.pprof = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	m.pprofAddr = ln.Addr().String()
+	go func() { _ = m.pprof.Serve(ln) }()
+	m.Logger.Info("reins: serving the profiler", "addr", ln.Addr().String())
+	return nil
+}
+
+// PprofAddr is the address the profiler listens on, "" when --pprof-addr is off.
+func (m *Main) PprofAddr() string { return m.pprofAddr }
 
 // databaseName names the database for people: postgres://HOST/NAME (never the user or
 // password), or sqlite:PATH.
