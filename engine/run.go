@@ -35,9 +35,10 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[reins.RunArgs]) err
 		return err
 	}
 	if job.Args.Run == reins.RunRollback {
-		// A rollback never gives up: its job would stay REVOKING (or FAILED with its partial
-		// work still there) with nothing left to finish it. Out of quick retries, it is tried
-		// again at the longest backoff for as long as it fails; a snooze spends no attempt.
+		// A rollback never gives up: failing the job would turn a REVOKE into FAILED, and a
+		// failed job's rollback would end with its partial work left. Out of quick retries,
+		// it is tried again at the longest backoff for as long as it fails; a snooze spends
+		// no attempt (docs/states.md).
 		wait := retryPolicy{base: w.engine.cfg.RetryBackoff}.longestBackoff()
 		w.engine.log.Error("reins: rollback failed; it will be tried again", "job_id", job.Args.JobID,
 			"attempt", job.Attempt, "retry_in", wait, "error", err)
