@@ -240,12 +240,39 @@ func fenced(id uuid.UUID, epoch int64) error {
 	return reins.Errorf(reins.EFENCED, "run of epoch %d lost its claim on job %s", epoch, id)
 }
 
+// fencedOr returns the fence's error when the batch's run no longer holds the job, and err
+// otherwise: effects that fail because another run's are there already (a stale run's rows
+// colliding with its successor's) are the stale run's fence, never the job's failure. It
+// reads after the batch's transaction, which err aborted.
+func (s *Store) fencedOr(ctx context.Context, b *reins.Batch, err error) error {
+	var held bool
+	if qerr := s.conn.QueryRow(ctx, `SELECT COUNT(*) > 0 FROM reins_jobs
+		WHERE id = $1 AND run_epoch = $2 AND lease_token = $3 AND status IN `+statusList(runStatuses(b.Kind)),
+		b.JobID, b.Epoch, b.Lease).Scan(&held); qerr == nil && !held {
+		return fenced(b.JobID, b.Epoch)
+	}
+	return err
+}
+
 // CommitBatch implements reins.JobStore.
 func (s *Store) CommitBatch(ctx context.Context, b *reins.Batch) (*reins.BatchResult, error) {
 	res := &reins.BatchResult{}
+	applyFailed := false
 	err := s.inTx(ctx, func(tx Tx) error {
-		// The fenced update comes first: it takes the job row's lock, so a command that moves
-		// the epoch either commits before (and this batch writes nothing) or waits for us.
+		// The batch's effects go in first and the fenced update comes last: the job row's
+		// lock is then held only for the end of the transaction, so a command that comes
+		// while the effects go in (an import's rows: most of its batch's time) is not held up
+		// by them, and a PAUSE it made is seen, and acknowledged, by this very commit rather
+		// than the next batch's. A command that moved the epoch or took the lease meanwhile
+		// fences this batch, and its effects roll back with it.
+		if b.Apply != nil {
+			applied, err := b.Apply(ctx, tx)
+			if err != nil {
+				applyFailed = true
+				return err
+			}
+			res.Applied = applied
+		}
 		now := s.Now()
 		var rateAt *time.Time
 		if b.RatePerS != nil {
@@ -263,15 +290,10 @@ func (s *Store) CommitBatch(ctx context.Context, b *reins.Batch) (*reins.BatchRe
 		} else if err != nil {
 			return fmt.Errorf("commit batch: %w", err)
 		}
-		if b.Apply != nil {
-			if res.Applied, err = b.Apply(ctx, tx); err != nil {
-				return err
-			}
-			if res.Applied != 0 {
-				if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET done = CASE WHEN done + $2 > 0 THEN done + $2 ELSE 0 END
-					WHERE id = $1`, b.JobID, res.Applied); err != nil {
-					return fmt.Errorf("count the batch's effects: %w", err)
-				}
+		if res.Applied != 0 {
+			if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET done = CASE WHEN done + $2 > 0 THEN done + $2 ELSE 0 END
+				WHERE id = $1`, b.JobID, res.Applied); err != nil {
+				return fmt.Errorf("count the batch's effects: %w", err)
 			}
 		}
 		if err := s.changed(ctx, tx, b.JobID, false); err != nil {
@@ -297,6 +319,10 @@ func (s *Store) CommitBatch(ctx context.Context, b *reins.Batch) (*reins.BatchRe
 		}
 		return nil
 	})
+	if applyFailed {
+		// Checked once the transaction is over: on SQLite it holds the one connection.
+		return nil, s.fencedOr(ctx, b, err)
+	}
 	if err != nil {
 		return nil, err
 	}
