@@ -79,7 +79,7 @@ func (noObserver) Rescued()                                                     
 // The defaults of Config, in one place: the command line's flags take them from here.
 const (
 	DefaultBatchSize      = 20000
-	DefaultBatchTime      = 50 * time.Millisecond
+	DefaultBatchTime      = 40 * time.Millisecond
 	DefaultRunBudget      = 30 * time.Second
 	DefaultCommandWait    = 5 * time.Second
 	DefaultPollInterval   = 100 * time.Millisecond
