@@ -40,8 +40,8 @@ build:
 
 # The benchmark (docs/benchmarks.md): all of issue 11's figures in one run, on a schema of
 # its own in BENCH_DATABASE_URL (default $$TEST_DATABASE_URL). The default sizes (1M rows,
-# 5M for the range export, 100k/1M/10M scales) take roughly 15-30 minutes on a quiet
-# two-core machine and far longer on a loaded one; BENCH_ARGS adds flags, e.g.
+# 5M for the range export, 100k/1M/10M scales) take about 11 minutes on a quiet two-core
+# machine and far longer on a loaded one; BENCH_ARGS adds flags, e.g.
 # BENCH_ARGS='--scales 100000,1000000 --big-rows 0'.
 BENCH_DATABASE_URL ?= $(TEST_DATABASE_URL)
 bench:
