@@ -275,12 +275,13 @@ func (t *task) openPart() error {
 // syncing the part and returning the batch: so the next page's COPY runs while this batch
 // is synced and committed, and the walk's reads follow one another with hardly a gap.
 //
-// The read ahead appends to the part file right after this page's bytes; the checkpoint
-// counts only up to this page's end, so bytes of a read whose batch never commits (the run
-// stops, fails or is fenced) lie past the part's committed size, where no reader looks
-// (docs/architecture.md, "The export's files"). Pages are read in order, each from where
-// the one before ended, exactly as without the read ahead: the rows and bytes of the file
-// are the same.
+// The read ahead goes into memory (readAheadOf) and reaches the part file only when this
+// method takes it, after the batch before it committed: a run that stops (a PAUSE
+// acknowledged by its batch's commit, a REVOKE, a fence) leaves the part exactly as
+// committed (docs/architecture.md, "The export's files"). A page written here whose batch
+// then fails to commit lies past the part's committed size, where no reader looks. Pages
+// are read in order, each from where the one before ended, exactly as without the read
+// ahead: the rows and bytes of the file are the same.
 func (t *task) Next(ctx context.Context, limit int) (*reins.Batch, bool, error) {
 	if t.span == 0 {
 		t.span = int64(limit)
