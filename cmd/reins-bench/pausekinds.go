@@ -232,48 +232,9 @@ func throttleRate(rows int64) int { return int(max(1, rows/40)) }
 // (restarted when it completes), then a throttled one paused at random points of the
 // throttle's rhythm, and the same one paused right after its RESUMEs.
 func (b *bench) pauseExports(ctx context.Context, rng *rand.Rand, mid, throttled, quick *pauseKind) error {
-	var id string
-	running := false
-	for attempts := 0; len(mid.lats) < b.opts.cycles; attempts++ {
-		if attempts > 10*b.opts.cycles {
-			b.logf("%s: only %d of %d PAUSEs landed on a running export", mid.name, len(mid.lats), b.opts.cycles)
-			break
-		}
-		if !running {
-			var err error
-			if id, err = b.api.export(ctx, 0); err != nil {
-				return err
-			}
-			if running, err = b.waitMoved(ctx, id, 0); err != nil {
-				return err
-			}
-			if !running {
-				continue
-			}
-		}
-		if err := sleep(ctx, jitter(rng, 50*time.Millisecond)); err != nil {
-			return err
-		}
-		counted, err := b.probe(ctx, mid, id, false)
-		if err != nil {
-			return err
-		}
-		if !counted {
-			running = false
-			continue
-		}
-		st, err := b.api.command(ctx, id, "RESUME")
-		if err != nil {
-			return fmt.Errorf("%s: RESUME: %w", mid.name, err)
-		}
-		if running, err = b.waitMoved(ctx, id, st.Progress.Done); err != nil {
-			return err
-		}
-	}
-	if running {
-		if err := b.revoke(ctx, id); err != nil {
-			return err
-		}
+	start := func(ctx context.Context) (string, error) { return b.api.export(ctx, 0) }
+	if err := b.pauseRunning(ctx, rng, mid, "", false, start); err != nil {
+		return err
 	}
 
 	id, err := b.api.export(ctx, throttleRate(b.opts.rows))
@@ -376,21 +337,44 @@ func (b *bench) pauseImports(ctx context.Context, rng *rand.Rand, transfer, proc
 		return fmt.Errorf("%s: upload: %w", transfer.name, err)
 	}
 
-	running, err := b.waitMoved(ctx, id, 0)
-	if err != nil {
+	start := func(ctx context.Context) (string, error) {
+		id, err := b.api.newImport(ctx, 0)
+		if err != nil {
+			return "", err
+		}
+		if err := b.api.upload(ctx, id, path, b.opts.jobTimeout); err != nil {
+			return "", fmt.Errorf("upload: %w", err)
+		}
+		return id, nil
+	}
+	if err := b.pauseRunning(ctx, rng, processing, id, true, start); err != nil {
 		return err
 	}
-	for attempts := 0; len(processing.lats) < b.opts.cycles; attempts++ {
+	return b.removeImported(ctx, maxID, -1)
+}
+
+// pauseRunning PAUSEs a job of k's kind --cycles times, each 0-50 ms after it is seen
+// moving, probes that nothing moves, and RESUMEs it; id is a job already started ("" for
+// none), and start starts another whenever the last one completed. The job still running at
+// the end is revoked.
+func (b *bench) pauseRunning(ctx context.Context, rng *rand.Rand, k *pauseKind, id string, imp bool,
+	start func(context.Context) (string, error)) error {
+	running := false
+	if id != "" {
+		var err error
+		if running, err = b.waitMoved(ctx, id, 0); err != nil {
+			return err
+		}
+	}
+	for attempts := 0; len(k.lats) < b.opts.cycles; attempts++ {
 		if attempts > 10*b.opts.cycles {
-			b.logf("%s: only %d of %d PAUSEs landed on a running import", processing.name, len(processing.lats), b.opts.cycles)
+			b.logf("%s: only %d of %d PAUSEs landed on a running job", k.name, len(k.lats), b.opts.cycles)
 			break
 		}
 		if !running {
-			if id, err = b.api.newImport(ctx, 0); err != nil {
+			var err error
+			if id, err = start(ctx); err != nil {
 				return err
-			}
-			if err := b.api.upload(ctx, id, path, b.opts.jobTimeout); err != nil {
-				return fmt.Errorf("upload: %w", err)
 			}
 			if running, err = b.waitMoved(ctx, id, 0); err != nil {
 				return err
@@ -402,7 +386,7 @@ func (b *bench) pauseImports(ctx context.Context, rng *rand.Rand, transfer, proc
 		if err := sleep(ctx, jitter(rng, 50*time.Millisecond)); err != nil {
 			return err
 		}
-		counted, err := b.probe(ctx, processing, id, true)
+		counted, err := b.probe(ctx, k, id, imp)
 		if err != nil {
 			return err
 		}
@@ -412,18 +396,16 @@ func (b *bench) pauseImports(ctx context.Context, rng *rand.Rand, transfer, proc
 		}
 		st, err := b.api.command(ctx, id, "RESUME")
 		if err != nil {
-			return fmt.Errorf("%s: RESUME: %w", processing.name, err)
+			return fmt.Errorf("%s: RESUME: %w", k.name, err)
 		}
 		if running, err = b.waitMoved(ctx, id, st.Progress.Done); err != nil {
 			return err
 		}
 	}
 	if running {
-		if err := b.revoke(ctx, id); err != nil {
-			return err
-		}
+		return b.revoke(ctx, id)
 	}
-	return b.removeImported(ctx, maxID, -1)
+	return nil
 }
 
 // revoke revokes a job and waits until its rollback is done. A job that completed first
