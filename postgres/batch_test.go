@@ -23,24 +23,9 @@ import (
 func TestPauseDuringBatchEffects(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, err := postgres.Open(ctx, reinstest.PostgresURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	job := &reins.Job{ID: uuid.New(), Type: csvimport.Type, Status: reins.StatusCreated}
-	if err := db.CreateJob(ctx, job, "test", reins.RunNone, nil); err != nil {
-		t.Fatal(err)
-	}
-	held, err := db.StartRun(ctx, job.ID, job.Epoch, reins.RunProcess, time.Minute, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := db.CommitBatch(ctx, &reins.Batch{JobID: job.ID, Epoch: held.Epoch, Kind: reins.RunProcess,
-		Lease: *held.Lease, Checkpoint: []byte(`{}`), DoneDelta: 1, StopIfPausing: true,
+	db, job := heldImport(t)
+	res, err := db.CommitBatch(ctx, &reins.Batch{JobID: job.ID, Epoch: job.Epoch, Kind: reins.RunProcess,
+		Lease: *job.Lease, Checkpoint: []byte(`{}`), DoneDelta: 1, StopIfPausing: true,
 		Apply: func(context.Context, reins.Tx) (int64, error) {
 			paused := make(chan error, 1)
 			go func() {
@@ -72,11 +57,30 @@ func TestPauseDuringBatchEffects(t *testing.T) {
 func TestStaleBatchEffectsFailFenced(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
+	db, job := heldImport(t)
+	if _, _, err := db.ApplyCommand(ctx, job.ID, reins.CommandRevoke, "test"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := db.CommitBatch(ctx, &reins.Batch{JobID: job.ID, Epoch: job.Epoch, Kind: reins.RunProcess,
+		Lease: *job.Lease, Checkpoint: []byte(`{}`), DoneDelta: 1,
+		Apply: func(context.Context, reins.Tx) (int64, error) {
+			return 0, reins.Errorf(reins.EINVALID, "duplicate key (the successor's rows)")
+		}})
+	if code := reins.ErrorCode(err); code != reins.EFENCED {
+		t.Fatalf("a stale batch whose effects failed: %v (code %s), want EFENCED", err, code)
+	}
+}
+
+// heldImport opens a migrated database of the test's own and returns it with an import job
+// that a run holds (STARTED, leased).
+func heldImport(t *testing.T) (*postgres.DB, *reins.Job) {
+	t.Helper()
+	ctx := context.Background()
 	db, err := postgres.Open(ctx, reinstest.PostgresURL(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
 	if err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -88,15 +92,5 @@ func TestStaleBatchEffectsFailFenced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := db.ApplyCommand(ctx, job.ID, reins.CommandRevoke, "test"); err != nil {
-		t.Fatal(err)
-	}
-	_, err = db.CommitBatch(ctx, &reins.Batch{JobID: job.ID, Epoch: held.Epoch, Kind: reins.RunProcess,
-		Lease: *held.Lease, Checkpoint: []byte(`{}`), DoneDelta: 1,
-		Apply: func(context.Context, reins.Tx) (int64, error) {
-			return 0, reins.Errorf(reins.EINVALID, "duplicate key (the successor's rows)")
-		}})
-	if code := reins.ErrorCode(err); code != reins.EFENCED {
-		t.Fatalf("a stale batch whose effects failed: %v (code %s), want EFENCED", err, code)
-	}
+	return db, held
 }

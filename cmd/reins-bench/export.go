@@ -207,14 +207,7 @@ func (b *bench) benchExport(ctx context.Context) error {
 		target:   "–",
 		pass:     "–",
 	})
-	b.report.add(row{
-		figure:   "export result = COPY's rows (header, count and row multiset; order free)",
-		reins:    fmt.Sprintf("%s rows", count(c.rows.rows)),
-		baseline: fmt.Sprintf("%s rows", count(c.rows.rows)),
-		ratio:    "–",
-		target:   "same rows",
-		pass:     b.report.check(c.identical),
-	})
+	b.report.sameRows("export result = COPY's rows (header, count and row multiset; order free)", c.rows.rows, c.identical)
 	b.report.note("export: median of %d alternating runs each (after a warm-up of each): COPY %s, ordered COPY %s, Reins %s; the %d Reins results %s (%s, %s bytes from COPY); CPU used per run (median): COPY: %s; Reins: %s",
 		b.opts.repeat, durations(c.copies), durations(c.ordered), durations(c.reins), b.opts.repeat, sameWord(c.identical), c.rows, count(c.rows.bytes), &c.copyCPU, &c.reinsCPU)
 	return nil
@@ -241,14 +234,7 @@ func (b *bench) benchRange(ctx context.Context) error {
 		target:   fmt.Sprintf("≤ %.1f×", exportTarget),
 		pass:     passMark(x <= exportTarget),
 	})
-	b.report.add(row{
-		figure:   "range export result = COPY's rows",
-		reins:    fmt.Sprintf("%s rows", count(c.rows.rows)),
-		baseline: fmt.Sprintf("%s rows", count(c.rows.rows)),
-		ratio:    "–",
-		target:   "same rows",
-		pass:     b.report.check(c.identical),
-	})
+	b.report.sameRows("range export result = COPY's rows", c.rows.rows, c.identical)
 	b.report.note("range export: %s rows seeded; median of %d alternating runs each (after a warm-up of each): COPY %s, Reins %s; CPU used per run (median): COPY: %s; Reins: %s",
 		count(b.opts.bigRows), b.opts.repeat, durations(c.copies), durations(c.reins), &c.copyCPU, &c.reinsCPU)
 	return nil

@@ -137,14 +137,7 @@ func (b *bench) benchPauseCost(ctx context.Context) error {
 		target:   "≤ +5%",
 		pass:     pass,
 	})
-	b.report.add(row{
-		figure:   "paused export's result = COPY's rows",
-		reins:    fmt.Sprintf("%s rows", count(b.exportRows.rows)),
-		baseline: fmt.Sprintf("%s rows", count(b.exportRows.rows)),
-		ratio:    "–",
-		target:   "same rows",
-		pass:     b.report.check(identical),
-	})
+	b.report.sameRows("paused export's result = COPY's rows", b.exportRows.rows, identical)
 	slices.Sort(reqs.pause)
 	slices.Sort(reqs.resume)
 	b.report.note("pause/resume cost: %d alternating runs each, medians compared; the baseline is a plain Reins export run alongside (step 2's median was %s); each cycle is held PAUSED %s, and only that hold (PAUSED answer → RESUME request) is subtracted, so the PAUSE and RESUME requests count as cost; plain %s, working time with cycles %s; per cycle, PAUSE request p50 %s, RESUME request p50 %s; CPU used per run (median): plain: %s; with cycles: %s",

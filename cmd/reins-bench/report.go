@@ -39,6 +39,12 @@ func (r *report) check(ok bool) string {
 	return "yes"
 }
 
+// sameRows adds the row of a check that a result holds exactly the baseline's n rows.
+func (r *report) sameRows(figure string, n int64, ok bool) {
+	rows := fmt.Sprintf("%s rows", count(n))
+	r.add(row{figure: figure, reins: rows, baseline: rows, ratio: "–", target: "same rows", pass: r.check(ok)})
+}
+
 func passMark(ok bool) string {
 	if ok {
 		return "yes"
