@@ -23,13 +23,15 @@ var _ sqlstore.CSVExporter = (*conn)(nil)
 // The output is byte for byte what encoding/csv writes for the same values (csvField).
 func (c *conn) ExportCSV(ctx context.Context, w io.Writer, q *reins.CustomerQuery, afterID, uptoID int64) (int64, error) {
 	cols := make([]string, len(q.Columns))
-	text := make([]bool, len(q.Columns)) // a text cell a spreadsheet might run as a formula
+	text := make([]bool, len(q.Columns))  // a text cell a spreadsheet might run as a formula
+	stamp := make([]bool, len(q.Columns)) // created_at
 	for i, col := range q.Columns {
 		if !validColumn(col) {
 			return 0, fmt.Errorf("export: unknown column %q", col)
 		}
 		cols[i] = `"` + col + `"`
 		text[i] = q.EscapeFormulas && col != "age" && col != "created_at"
+		stamp[i] = col == "created_at"
 	}
 	where := `id > ? AND id <= ? AND created_at >= ? AND created_at < ? AND id <= ?`
 	args := []any{afterID, uptoID, formatTime(q.From), formatTime(q.To), q.MaxID}
@@ -59,14 +61,15 @@ func (c *conn) ExportCSV(ctx context.Context, w io.Writer, q *reins.CustomerQuer
 			if i > 0 {
 				line = append(line, ',')
 			}
-			if q.Columns[i] == "created_at" && !storedTime(v) {
+			if stamp[i] && !storedTime(v) {
 				t, err := time.Parse(time.RFC3339Nano, string(v))
 				if err != nil {
 					return n, fmt.Errorf("export: customer created_at %q: %w", v, err)
 				}
 				v = []byte(t.UTC().Format(reins.ExportTimeLayout))
 			}
-			line = csvField(line, v, text[i] && reins.IsFormula(string(v)))
+			// Only the first byte decides, and a one-byte string costs no allocation.
+			line = csvField(line, v, text[i] && len(v) > 0 && reins.IsFormula(string(v[:1])))
 		}
 		line = append(line, '\n')
 		if _, err := w.Write(line); err != nil {
