@@ -49,7 +49,7 @@ func (f *Format) resolve(names []string) (cols []string, fields []int, reason st
 	var lacking, unknown, duplicate, missing []string
 	for k := range mapping {
 		if !slices.Contains(cols, k) {
-			lacking = append(lacking, fmt.Sprintf("%q", k))
+			lacking = append(lacking, Quote(k))
 		}
 	}
 	slices.Sort(lacking)
@@ -62,7 +62,7 @@ func (f *Format) resolve(names []string) (cols []string, fields []int, reason st
 			target = col
 		}
 		fields[i] = f.fieldIndex(target)
-		quoted := fmt.Sprintf("%q", col)
+		quoted := Quote(col)
 		switch {
 		case seen[col] || fields[i] >= 0 && filled[fields[i]]:
 			if !slices.Contains(duplicate, quoted) {

@@ -3,6 +3,7 @@ package sheet
 import (
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 )
 
 // RowError describes one bad row or a bad file, for a job's error report.
@@ -21,15 +22,26 @@ func (e *RowError) Error() string {
 }
 
 // Quote shows a bad value in a message, shortened so that a huge field cannot flood a job's
-// error report.
+// error report: at most 40 characters of the value, and at most 120 bytes once quoted (a
+// control character is quoted as four bytes or more).
 func Quote(v string) string {
-	const limit = 40
-	n := 0
+	const runes, bytes = 40, 120
+	end, n := len(v), 0
 	for i := range v {
-		if n == limit {
-			return strconv.Quote(v[:i]) + "…"
+		if n == runes {
+			end = i
+			break
 		}
 		n++
 	}
-	return strconv.Quote(v)
+	q := strconv.Quote(v[:end])
+	for len(q) > bytes {
+		_, size := utf8.DecodeLastRuneInString(v[:end])
+		end -= size
+		q = strconv.Quote(v[:end])
+	}
+	if end < len(v) {
+		q += "…"
+	}
+	return q
 }
