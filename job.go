@@ -135,6 +135,9 @@ type RunArgs struct {
 	// Throttled says the job has a max_rows_per_s: its run spends most of its time waiting,
 	// so it goes to a queue of its own and never holds a slot that other jobs wait for.
 	Throttled bool `json:"throttled,omitempty"`
+	// Replaces is the River job id of a run this one replaces: River recorded it as running
+	// when its process died (JobStore.RescueStranded). Zero for every other run.
+	Replaces int64 `json:"replaces,omitempty"`
 }
 
 // RunMaxAttempts is how many times a run is tried before its job is FAILED

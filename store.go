@@ -113,6 +113,12 @@ type JobStore interface {
 	// returns the jobs rescued or failed.
 	RescueExpired(ctx context.Context, now time.Time, limit int) ([]uuid.UUID, error)
 
+	// RescueStranded gives a replacement to up to limit runs that River records as running
+	// since before although no run holds their job: their process died after the run let
+	// its lease go and before River recorded how it ended (a retry, a snooze). One
+	// replacement per stranded run, whichever process asks. It returns the jobs given one.
+	RescueStranded(ctx context.Context, before time.Time, limit int) ([]uuid.UUID, error)
+
 	// CommitBatch commits one batch of a run: the kind's effects, the checkpoint and the
 	// progress in one transaction fenced by the run's epoch and lease. A batch in flight when
 	// PAUSE arrives still commits (the job is PAUSING), so no work is redone. Returns EFENCED

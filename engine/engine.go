@@ -50,6 +50,12 @@ type Config struct {
 	// or (on Postgres) held in the name of a process whose database session ended, which is
 	// how a live worker takes a dead worker's job over within a second.
 	RescueInterval time.Duration
+	// StrandedAfter is how long River may record a run as running while no run holds its
+	// job before the rescuer gives it a replacement: the run's process died after the run
+	// let its lease go and before River recorded a retry or a snooze (docs/states.md). A
+	// live run holds its lease from its first moment, so this only waits out River's
+	// bookkeeping (default 10 s).
+	StrandedAfter time.Duration
 	// RetryBackoff is how long a failed run waits before its first retry; each later retry
 	// waits twice as long, up to 30 times it (default 1 s: 1, 2, 4, ... 30 s). A rollback
 	// run out of attempts goes on being tried at the longest wait (docs/states.md).
@@ -85,6 +91,7 @@ const (
 	DefaultPollInterval   = 100 * time.Millisecond
 	DefaultLeaseTTL       = 6 * time.Second
 	DefaultRescueInterval = 250 * time.Millisecond
+	DefaultStrandedAfter  = 10 * time.Second
 	DefaultRetryBackoff   = time.Second
 	// LeaseRescueInterval is the rescue interval on a backend without liveness sessions.
 	LeaseRescueInterval = 2 * time.Second
@@ -116,6 +123,9 @@ func (c Config) WithDefaults() Config {
 	if c.RescueInterval == 0 {
 		c.RescueInterval = DefaultRescueInterval
 	}
+	if c.StrandedAfter == 0 {
+		c.StrandedAfter = DefaultStrandedAfter
+	}
 	if c.RetryBackoff == 0 {
 		c.RetryBackoff = DefaultRetryBackoff
 	}
@@ -140,7 +150,7 @@ func (c Config) validate() error {
 		return fmt.Errorf("engine: ThrottledWorkers must be 0 or more, got %d", c.ThrottledWorkers)
 	case c.BatchSize < 1:
 		return fmt.Errorf("engine: BatchSize must be at least 1, got %d", c.BatchSize)
-	case c.RunBudget < 0 || c.CommandWait < 0 || c.BatchTime < 0 || c.PollInterval < 0 || c.LeaseTTL < 0 || c.RescueInterval < 0:
+	case c.RunBudget < 0 || c.CommandWait < 0 || c.BatchTime < 0 || c.PollInterval < 0 || c.LeaseTTL < 0 || c.RescueInterval < 0 || c.StrandedAfter < 0:
 		return fmt.Errorf("engine: durations must not be negative")
 	}
 	return nil
@@ -269,12 +279,21 @@ func (e *Engine) draining() bool {
 func (e *Engine) rescue(ctx context.Context) {
 	defer close(e.rescuerDone)
 	Every(ctx, e.cfg.RescueInterval, func(ctx context.Context) bool {
-		ids, err := e.store.RescueExpired(ctx, time.Now(), 100)
+		now := time.Now()
+		ids, err := e.store.RescueExpired(ctx, now, 100)
 		if err != nil && ctx.Err() == nil {
 			e.log.Warn("reins: rescuer could not check leases", "error", err)
 		}
 		for _, id := range ids {
 			e.log.Warn("reins: took over a job whose holder died or stopped renewing its lease", "job_id", id)
+			e.cfg.Observer.Rescued()
+		}
+		ids, err = e.store.RescueStranded(ctx, now.Add(-e.cfg.StrandedAfter), 100)
+		if err != nil && ctx.Err() == nil {
+			e.log.Warn("reins: rescuer could not check runs", "error", err)
+		}
+		for _, id := range ids {
+			e.log.Warn("reins: replaced a run whose process died before River recorded its end", "job_id", id)
 			e.cfg.Observer.Rescued()
 		}
 		return true

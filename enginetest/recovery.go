@@ -3,14 +3,18 @@ package enginetest
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/riverqueue/river"
 
 	"github.com/reins-dev/reins"
+	"github.com/reins-dev/reins/blob"
 	"github.com/reins-dev/reins/csvexport"
 	"github.com/reins-dev/reins/engine"
+	"github.com/reins-dev/reins/registry"
 	"github.com/reins-dev/reins/upload"
 )
 
@@ -19,6 +23,7 @@ func ExerciseRecovery(t *testing.T, open Opener) {
 	t.Run("RescueDeadRun", func(t *testing.T) { t.Parallel(); testRescueDeadRun(t, open) })
 	t.Run("DrainHandsBack", func(t *testing.T) { t.Parallel(); testDrainHandsBack(t, open) })
 	t.Run("DeadTransferFails", func(t *testing.T) { t.Parallel(); testDeadTransferFails(t, open) })
+	t.Run("StrandedRun", func(t *testing.T) { t.Parallel(); testStrandedRun(t, open) })
 }
 
 // testRescueDeadRun claims a job as a run that then dies (it never renews its lease): the
@@ -101,4 +106,68 @@ func testDeadTransferFails(t *testing.T, open Opener) {
 		t.Fatalf("job error %q does not say the upload was interrupted", failed.Error)
 	}
 	h.waitRolledBack(job.ID)
+}
+
+// testStrandedRun leaves a run as a process that died between letting its lease go and
+// River recording the run's end leaves it: River's job running, no lease on the Reins job.
+// Another River client takes the run and never ends it (its one worker slot stays taken, so
+// it takes nothing else). The engine's rescuer gives the run a replacement and the export
+// completes exactly; before, only River's rescue of stuck jobs (run budget + 2 minutes)
+// would have run it again.
+func testStrandedRun(t *testing.T, open Opener) {
+	backend := open(t)
+	customers := seed(t, backend, 2000)
+	b, err := blob.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := registry.New(registry.Deps{Store: backend, Blob: b})
+	taken, release := make(chan struct{}), make(chan struct{})
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &strandingWorker{taken: taken, release: release})
+	dead, err := backend.NewQueue(&river.Config{Queues: map[string]river.QueueConfig{reins.QueueDefault: {MaxWorkers: 1}},
+		Workers: workers, FetchCooldown: 5 * time.Millisecond, FetchPollInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dead.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		close(release)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = dead.Stop(ctx)
+	})
+	p := csvexport.Params{DateGTE: "2015-01-01", DateLTE: "2024-12-31"}
+	kind, _ := kinds.Lookup(csvexport.Type)
+	job, err := kind.NewJob(exportParams{Params: p}.values())
+	if err != nil {
+		t.Fatal(err)
+	}
+	job.ID = uuid.New()
+	if err := backend.CreateJob(context.Background(), job, "test", reins.RunProcess, kind.Prepare); err != nil {
+		t.Fatal(err)
+	}
+	<-taken
+	h := newHarnessWith(t, backend, b, kinds, engine.Config{Workers: 1, RescueInterval: 50 * time.Millisecond,
+		StrandedAfter: 100 * time.Millisecond})
+	done := h.waitStatus(job.ID, reins.StatusCompleted)
+	if got, want := h.result(done), expectedCSV(t, customers, p); got != want {
+		t.Fatalf("the export of the replaced run differs from the expected CSV (%d vs %d bytes)", len(got), len(want))
+	}
+}
+
+// strandingWorker takes one run and holds it until released, doing nothing: River records
+// the run as running, as it does one whose process died.
+type strandingWorker struct {
+	river.WorkerDefaults[reins.RunArgs]
+	taken, release chan struct{}
+	once           sync.Once
+}
+
+func (w *strandingWorker) Work(ctx context.Context, _ *river.Job[reins.RunArgs]) error {
+	w.once.Do(func() { close(w.taken) })
+	<-w.release
+	return nil
 }

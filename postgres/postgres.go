@@ -147,6 +147,11 @@ func (c *conn) Begin(ctx context.Context) (sqlstore.Tx, error) {
 
 func (c *conn) ForUpdate() string { return " FOR UPDATE OF j" }
 
+// StrandedRuns implements sqlstore.Conn.
+func (c *conn) StrandedRuns(ctx context.Context, before time.Time, limit int) ([]sqlstore.StrandedRun, error) {
+	return sqlstore.ListStranded(ctx, c.db.inserter, before, limit)
+}
+
 // Publish implements sqlstore.Conn with NOTIFY, which Postgres delivers when (and only if)
 // the transaction commits.
 func (c *conn) Publish(ctx context.Context, tx sqlstore.Tx, ch reins.Change) error {
@@ -228,9 +233,9 @@ type txn struct {
 func (t *txn) Commit(ctx context.Context) error   { return t.tx.Commit(ctx) }
 func (t *txn) Rollback(ctx context.Context) error { return t.tx.Rollback(ctx) }
 
-func (t *txn) InsertRun(ctx context.Context, args reins.RunArgs) error {
-	_, err := t.db.inserter.InsertTx(ctx, t.tx, args, &river.InsertOpts{Queue: args.Queue()})
-	return err
+func (t *txn) InsertRun(ctx context.Context, args reins.RunArgs) (bool, error) {
+	res, err := t.db.inserter.InsertTx(ctx, t.tx, args, sqlstore.RunInsertOpts(args))
+	return err == nil && !res.UniqueSkippedAsDuplicate, err
 }
 
 // BulkInsert implements reins.Tx with a binary COPY, the fastest path Postgres has. The rows

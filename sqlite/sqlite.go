@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/riverqueue/river"
@@ -126,6 +127,11 @@ func (c *conn) Begin(ctx context.Context) (sqlstore.Tx, error) {
 
 func (c *conn) ForUpdate() string { return "" }
 
+// StrandedRuns implements sqlstore.Conn.
+func (c *conn) StrandedRuns(ctx context.Context, before time.Time, limit int) ([]sqlstore.StrandedRun, error) {
+	return sqlstore.ListStranded(ctx, c.db.inserter, before, limit)
+}
+
 // Publish implements sqlstore.Conn: a change made in a transaction reaches the watchers once
 // the transaction commits.
 func (c *conn) Publish(_ context.Context, tx sqlstore.Tx, ch reins.Change) error {
@@ -163,9 +169,9 @@ func (t *txn) Commit(context.Context) error {
 
 func (t *txn) Rollback(context.Context) error { return t.tx.Rollback() }
 
-func (t *txn) InsertRun(ctx context.Context, args reins.RunArgs) error {
-	_, err := t.db.inserter.InsertTx(ctx, t.tx, args, &river.InsertOpts{Queue: args.Queue()})
-	return err
+func (t *txn) InsertRun(ctx context.Context, args reins.RunArgs) (bool, error) {
+	res, err := t.db.inserter.InsertTx(ctx, t.tx, args, sqlstore.RunInsertOpts(args))
+	return err == nil && !res.UniqueSkippedAsDuplicate, err
 }
 
 // Dialect implements reins.Tx.

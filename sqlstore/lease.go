@@ -222,6 +222,51 @@ func (s *Store) orphaned(ctx context.Context, limit int) (map[uuid.UUID]int64, e
 	return held, nil
 }
 
+// RescueStranded implements reins.JobStore. A run holds its job's lease from its first
+// moment to its last; River records how the run ended (done, retry at a later time, snooze)
+// only after the run has let the lease go, in a batch, moments later. A process that dies in
+// between leaves River's job running for nobody, and no lease for the lease rescue to find:
+// only River's own rescue of stuck jobs, minutes later, would run it again. A River job
+// running since before, whose Reins job no run holds, is such a run: it gets a replacement,
+// unique by the stranded run's id (RunInsertOpts), when the job still wants that run (same
+// epoch, a status the run may claim, or PAUSING for the run to acknowledge). River's later
+// rescue of the stranded job finds the job held or done, as for any late duplicate.
+func (s *Store) RescueStranded(ctx context.Context, before time.Time, limit int) ([]uuid.UUID, error) {
+	runs, err := s.conn.StrandedRuns(ctx, before, limit)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	var rescued []uuid.UUID
+	for _, run := range runs {
+		var replaced bool
+		err := s.inTx(ctx, func(tx Tx) error {
+			job, err := s.findJob(ctx, tx, run.Args.JobID, s.conn.ForUpdate())
+			if reins.ErrorCode(err) == reins.ENOTFOUND {
+				return nil // deleted by retention
+			} else if err != nil {
+				return err
+			}
+			wanted := slices.Contains(claimStatuses(run.Args.Run), job.Status) || job.Status == reins.StatusPausing
+			if job.Lease != nil || job.Epoch != run.Args.Epoch || !wanted {
+				return nil // a run holds it, or a command or its end made this run moot
+			}
+			args, err := s.throttle(ctx, tx, reins.RunArgs{JobID: job.ID, Epoch: job.Epoch, Run: run.Args.Run, Replaces: run.ID})
+			if err != nil {
+				return err
+			}
+			replaced, err = tx.InsertRun(ctx, args)
+			return err
+		})
+		if err != nil {
+			return rescued, err
+		}
+		if replaced {
+			rescued = append(rescued, run.Args.JobID)
+		}
+	}
+	return rescued, nil
+}
+
 // rescue takes over one job whose holder is gone, re-checking under the job's lock with gone
 // (another process may have rescued it, or the holder renewed it, meanwhile).
 func (s *Store) rescue(ctx context.Context, id uuid.UUID, gone func(tx Tx, job *reins.Job) (bool, error)) (bool, error) {

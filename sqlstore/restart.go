@@ -61,7 +61,8 @@ func (s *Store) RestartJob(ctx context.Context, r *reins.Restart) (*reins.Job, e
 		if waiting {
 			return nil
 		}
-		return tx.InsertRun(ctx, reins.RunArgs{JobID: job.ID, Epoch: job.Epoch, Run: reins.RunProcess})
+		_, err = tx.InsertRun(ctx, reins.RunArgs{JobID: job.ID, Epoch: job.Epoch, Run: reins.RunProcess})
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -87,7 +88,8 @@ func (s *Store) revokeInTx(ctx context.Context, tx Tx, job *reins.Job, actor str
 	if err := s.insertEvent(ctx, tx, job.ID, from, t.To, actor, string(reins.CommandRevoke), now); err != nil {
 		return err
 	}
-	return tx.InsertRun(ctx, reins.RunArgs{JobID: job.ID, Epoch: job.Epoch, Run: t.Run})
+	_, err = tx.InsertRun(ctx, reins.RunArgs{JobID: job.ID, Epoch: job.Epoch, Run: t.Run})
+	return err
 }
 
 // waitsForRollback reports whether the locked job is a restart whose old job's rollback has
@@ -129,7 +131,7 @@ func releaseWaiting(ctx context.Context, tx Tx, id uuid.UUID) error {
 		return err
 	}
 	for _, a := range runs {
-		if err := tx.InsertRun(ctx, a); err != nil {
+		if _, err := tx.InsertRun(ctx, a); err != nil {
 			return err
 		}
 	}

@@ -29,8 +29,10 @@ type Tx interface {
 	Commit(ctx context.Context) error
 	Rollback(ctx context.Context) error
 
-	// InsertRun enqueues a River job for a run, inside this transaction.
-	InsertRun(ctx context.Context, args reins.RunArgs) error
+	// InsertRun enqueues a River job for a run, inside this transaction (with RunInsertOpts).
+	// It reports false when it did not: a replacement of a stranded run that is enqueued
+	// already.
+	InsertRun(ctx context.Context, args reins.RunArgs) (bool, error)
 }
 
 // Conn is a database connection pool.
@@ -47,6 +49,10 @@ type Conn interface {
 
 	// IsUnavailable reports whether err means the database cannot be reached.
 	IsUnavailable(err error) bool
+
+	// StrandedRuns returns up to limit River jobs of runs that River records as running
+	// since before (see Store.RescueStranded).
+	StrandedRuns(ctx context.Context, before time.Time, limit int) ([]StrandedRun, error)
 
 	// Publish announces c on the change feed: inside tx, delivered once it commits (nothing
 	// if it rolls back), or at once when tx is nil.
@@ -149,14 +155,24 @@ func (e *unavailableError) Unwrap() []error {
 	return []error{e.err, reins.Errorf(reins.EUNAVAILABLE, "the database is unavailable; retry shortly")}
 }
 
-// insertRun enqueues a run of the job inside tx: a processing run of a throttled job (one
-// with a max_rows_per_s) goes to the throttled queue, so its waits never hold a worker slot
-// that other jobs need.
+// insertRun enqueues a run of the job inside tx (see throttle).
 func (s *Store) insertRun(ctx context.Context, tx Tx, args reins.RunArgs) error {
+	args, err := s.throttle(ctx, tx, args)
+	if err != nil {
+		return err
+	}
+	_, err = tx.InsertRun(ctx, args)
+	return err
+}
+
+// throttle sets args.Throttled for a processing run of a throttled job (one with a
+// max_rows_per_s): it goes to the throttled queue, so its waits never hold a worker slot
+// that other jobs need.
+func (s *Store) throttle(ctx context.Context, tx Tx, args reins.RunArgs) (reins.RunArgs, error) {
 	if args.Run == reins.RunProcess {
 		var params string
 		if err := tx.QueryRow(ctx, `SELECT params FROM reins_jobs WHERE id = $1`, args.JobID).Scan(&params); err != nil {
-			return fmt.Errorf("read the job's throttle: %w", err)
+			return args, fmt.Errorf("read the job's throttle: %w", err)
 		}
 		var p struct {
 			MaxRowsPerS json.Number `json:"max_rows_per_s"`
@@ -167,5 +183,5 @@ func (s *Store) insertRun(ctx context.Context, tx Tx, args reins.RunArgs) error 
 			}
 		}
 	}
-	return tx.InsertRun(ctx, args)
+	return args, nil
 }

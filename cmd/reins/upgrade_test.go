@@ -73,13 +73,6 @@ func TestUpgradeInFlight(t *testing.T) {
 	reinsBinary(t) // built now, not while the old binary's jobs run
 	for _, kind := range reinstest.Kinds(t) {
 		for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
-			if kind.Name == "sqlite" && sig == syscall.SIGKILL {
-				// Not on SQLite yet: in one run of three the new binary left the revoked
-				// import's rollback (a River job retrying when the old binary was killed)
-				// unrun for over two minutes, until River's maintenance first ran. Until
-				// that is understood, the SIGKILL variant runs on Postgres only.
-				continue
-			}
 			t.Run(kind.Name+"/"+signalName(sig), func(t *testing.T) {
 				t.Parallel()
 				testUpgrade(t, old, kind, sig)
