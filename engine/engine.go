@@ -182,6 +182,8 @@ type Engine struct {
 	rescuerDone chan struct{}
 	// fair bounds the slots one tenant's runs hold.
 	fair *fairShare
+	// paces holds, by job type, the limit of the last unthrottled batch (Engine.pace).
+	paces sync.Map
 }
 
 // New returns an engine on the backend that runs the registry's kinds. With cfg.Workers > 0

@@ -37,6 +37,7 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) error {
 		// A throttled run waits between batches anyway, so a climb from firstBatch costs it
 		// nothing, and a PAUSE right after its RESUME finds a small batch in flight.
 		sizer.resume(h.job)
+		sizer.warm(e.pace(h.job.Type))
 	}
 	var doneInRun int64
 	for {
@@ -69,6 +70,9 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) error {
 		task.Committed(b)
 		e.cfg.Observer.BatchCommitted(h.job.Type, reins.RunProcess, b.DoneDelta, time.Since(began))
 		sizer.observe(limit, b.DoneDelta, time.Since(began))
+		if rate == 0 {
+			e.paces.Store(h.job.Type, sizer.limit())
+		}
 		h.job.Checkpoint = b.Checkpoint
 		last = now
 		doneInRun += b.DoneDelta
@@ -222,6 +226,16 @@ func (s *batchSizer) resume(job *reins.Job) {
 	}
 }
 
+// warm sizes the first batch of a job's first run from pace, the limit the last unthrottled
+// batch of a job of the same type in this process was given (0 if none): half of it, so
+// that a job whose rows cost twice as much still ends its first batch within the batch
+// time. Without it, each job climbs from firstBatch through several small batches whose
+// fixed cost is most of their time, which weighs on a small job's cost per row
+// (docs/benchmarks.md, "Cost per row").
+func (s *batchSizer) warm(pace int) {
+	s.next = max(s.next, min(s.max, pace/2))
+}
+
 func (s *batchSizer) limit() int { return s.next }
 
 // observe records that a batch given limit units did n of them in d.
@@ -233,4 +247,12 @@ func (s *batchSizer) observe(limit int, n int64, d time.Duration) {
 	// The floor keeps a loaded machine, where even a small batch is slow, from shrinking
 	// batches until their fixed cost (a transaction, a sync) is all a run does.
 	s.next = max(min(s.max, firstBatch), min(s.max, 2*limit, fit))
+}
+
+// pace is the limit the last unthrottled batch of a job of type t in this process was given,
+// or 0 (batchSizer.warm).
+func (e *Engine) pace(t reins.JobType) int {
+	n, _ := e.paces.Load(t)
+	pace, _ := n.(int)
+	return pace
 }

@@ -21,6 +21,40 @@ func exercisePauseCost(t *testing.T, open Opener) {
 	t.Run("PauseAcknowledgedByBatch", func(t *testing.T) { t.Parallel(); testPauseAcknowledgedByBatch(t, open) })
 	t.Run("ResumeKeepsBatchSize", func(t *testing.T) { t.Parallel(); testResumeKeepsBatchSize(t, open, 0) })
 	t.Run("ResumeThrottledStartsSmall", func(t *testing.T) { t.Parallel(); testResumeKeepsBatchSize(t, open, 1_000_000) })
+	t.Run("NewJobStartsAtTypePace", func(t *testing.T) { t.Parallel(); testNewJobStartsAtTypePace(t, open) })
+}
+
+// testNewJobStartsAtTypePace runs two exports in turn: the first climbs from the first batch
+// limit (1000) to the batch size; the second starts at half the limit the first one's last
+// batch was given, not at 1000 again.
+func testNewJobStartsAtTypePace(t *testing.T, open Opener) {
+	backend := open(t)
+	customers := seed(t, backend, 12_000)
+	b, err := blob.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kind := &limitsExport{Kind: &csvexport.Kind{Store: backend, Blob: b}}
+	const batchSize = 4000
+	h := newHarnessWith(t, backend, b, reins.NewRegistry(kind),
+		engine.Config{Workers: 1, BatchSize: batchSize, BatchTime: time.Minute})
+	p := csvexport.Params{DateGTE: "2015-01-01", DateLTE: "2024-12-31"}
+	for range 2 {
+		done := h.waitStatus(h.export(p).ID, reins.StatusCompleted)
+		if got, want := h.result(done), expectedCSV(t, customers, p); got != want {
+			t.Fatalf("the export differs from the expected CSV (%d vs %d bytes)", len(got), len(want))
+		}
+	}
+	runs := kind.runs()
+	if len(runs) != 2 {
+		t.Fatalf("%d runs, want 2: %v", len(runs), runs)
+	}
+	if first := runs[0]; first[0] != 1000 || first[len(first)-1] != batchSize {
+		t.Fatalf("the first export's batch limits were %v, want 1000 climbing to %d", first, batchSize)
+	}
+	if got := runs[1][0]; got != batchSize/2 {
+		t.Fatalf("the second export's first batch limit was %d (all: %v), want %d", got, runs[1], batchSize/2)
+	}
 }
 
 // testPauseAcknowledgedByBatch commits batches through the store that ask to stop if the job

@@ -146,7 +146,9 @@ func (b *bench) benchStatusLoad(ctx context.Context) error {
 	b.logf("job-status warm-up: %d requests, %d errors", warm.sent, warm.errs)
 	c0 := b.cpu()
 	self0, _, _ := cpuTime("self")
+	stop := b.profile(ctx, "status-load")
 	res := openLoop(ctx, b.srv.baseURL, ids, b.opts.statusRate, b.opts.statusFor)
+	stop()
 	cpu := b.cpu().sub(c0)
 	self1, _, _ := cpuTime("self")
 	if ctx.Err() != nil {
