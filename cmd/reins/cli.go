@@ -792,10 +792,7 @@ func (s *session) download(id, out string, overwrite bool) (int, error) {
 	}
 	defer res.Body.Close()
 	if out == "-" {
-		n, err := io.Copy(s.stdout, res.Body)
-		if err == nil && res.ContentLength >= 0 && n != res.ContentLength {
-			err = fmt.Errorf("download cut short: %d of %d bytes", n, res.ContentLength)
-		}
+		_, err := whole(res)(io.Copy(s.stdout, res.Body))
 		return exitDone, err
 	}
 	if out == "" {
@@ -811,21 +808,7 @@ func (s *session) download(id, out string, overwrite bool) (int, error) {
 			return 0, usagef("%s exists; name another file with --out", out)
 		}
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".part-*")
-	if err != nil {
-		return 0, err
-	}
-	defer os.Remove(tmp.Name())
-	n, err := io.Copy(tmp, res.Body)
-	if err == nil && res.ContentLength >= 0 && n != res.ContentLength {
-		err = fmt.Errorf("download cut short: %d of %d bytes", n, res.ContentLength)
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), out)
-	}
+	n, err := writeOut(out, res)
 	if err != nil {
 		return 0, err
 	}
@@ -836,4 +819,46 @@ func (s *session) download(id, out string, overwrite bool) (int, error) {
 		fmt.Fprintf(s.info, "wrote %s (%s bytes)\n", out, humanCount(n))
 	}
 	return exitDone, nil
+}
+
+// writeOut writes the answer's body to the file out: into a temporary file renamed over out
+// once whole, so a cut download leaves no half file, or straight into out when it exists and
+// is not a regular file (/dev/null, a pipe, a terminal), which a rename would replace.
+func writeOut(out string, res *http.Response) (int64, error) {
+	check := whole(res)
+	if fi, err := os.Stat(out); err == nil && !fi.Mode().IsRegular() {
+		f, err := os.OpenFile(out, os.O_WRONLY, 0)
+		if err != nil {
+			return 0, err
+		}
+		n, err := check(io.Copy(f, res.Body))
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		return n, err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".part-*")
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(tmp.Name())
+	n, err := check(io.Copy(tmp, res.Body))
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), out)
+	}
+	return n, err
+}
+
+// whole returns a check of a copy of res's body: an error when fewer bytes came than the
+// answer announced.
+func whole(res *http.Response) func(n int64, err error) (int64, error) {
+	return func(n int64, err error) (int64, error) {
+		if err == nil && res.ContentLength >= 0 && n != res.ContentLength {
+			err = fmt.Errorf("download cut short: %d of %d bytes", n, res.ContentLength)
+		}
+		return n, err
+	}
 }

@@ -237,6 +237,24 @@ func TestCLIJobs(t *testing.T) {
 		if got, _ := os.ReadFile(file); string(got) != want {
 			t.Errorf("jobs download differs: %s", diffCSV(string(got), want))
 		}
+		// --out naming something other than a regular file (a pipe here; /dev/null, a
+		// terminal) is written into, not replaced by a file.
+		fifo := filepath.Join(t.TempDir(), "out.fifo")
+		if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		read := make(chan string, 1)
+		go func() {
+			b, _ := os.ReadFile(fifo)
+			read <- string(b)
+		}()
+		s.must(t, 0, "jobs", "download", id, "--out", fifo)
+		if fi, err := os.Lstat(fifo); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+			t.Fatalf("jobs download --out a pipe replaced it: %v, %v", fi.Mode(), err)
+		}
+		if got := <-read; got != want {
+			t.Errorf("jobs download into a pipe differs: %s", diffCSV(got, want))
+		}
 
 		// A refused command prints the server's error_message and exits 2.
 		answer := s.api.postForm("/api/v1/job-status/"+id+"/", url.Values{"status": {"RESUME"}})
