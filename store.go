@@ -175,7 +175,9 @@ type Batch struct {
 	Total        *int64 // set when it becomes known
 	ActiveMillis int64
 	// RatePerS is the run's recent rate, recorded with the batch (nil keeps the last one).
-	RatePerS   *float64
+	RatePerS *float64
+	// Checkpoint is the kind's state once the batch is in; nil keeps the stored one (a run
+	// that does not know whether its last batch committed hands the job over without one).
 	Checkpoint json.RawMessage
 
 	// Apply applies the kind's effects in the batch's transaction, after the fence has let

@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -56,6 +57,11 @@ type Config struct {
 	// live run holds its lease from its first moment, so this only waits out River's
 	// bookkeeping (default 10 s).
 	StrandedAfter time.Duration
+	// ParkTime is how long a run whose batch acknowledged a PAUSE stays ready to go on: a
+	// RESUME within it continues that run, its task as it was (its read ahead, its file),
+	// instead of a new run that starts over (default 2 s; negative: never). A run parks
+	// only while another worker slot is free (docs/architecture.md, "Quick RESUME").
+	ParkTime time.Duration
 	// RetryBackoff is how long a failed run waits before its first retry; each later retry
 	// waits twice as long, up to 30 times it (default 1 s: 1, 2, 4, ... 30 s). A rollback
 	// run out of attempts goes on being tried at the longest wait (docs/states.md).
@@ -92,6 +98,7 @@ const (
 	DefaultLeaseTTL       = 6 * time.Second
 	DefaultRescueInterval = 250 * time.Millisecond
 	DefaultStrandedAfter  = 10 * time.Second
+	DefaultParkTime       = 2 * time.Second
 	DefaultRetryBackoff   = time.Second
 	// LeaseRescueInterval is the rescue interval on a backend without liveness sessions.
 	LeaseRescueInterval = 2 * time.Second
@@ -122,6 +129,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.RescueInterval == 0 {
 		c.RescueInterval = DefaultRescueInterval
+	}
+	if c.ParkTime == 0 {
+		c.ParkTime = DefaultParkTime
 	}
 	if c.StrandedAfter == 0 {
 		c.StrandedAfter = DefaultStrandedAfter
@@ -184,6 +194,12 @@ type Engine struct {
 	fair *fairShare
 	// paces holds, by job type, the limit of the last unthrottled batch (Engine.pace).
 	paces sync.Map
+	// active counts the unthrottled runs this process works (parked ones included).
+	active atomic.Int64
+	// owners holds, by job id, this process's unthrottled run of each job (park.go), and
+	// ownersMu guards their epochs.
+	owners   sync.Map
+	ownersMu sync.Mutex
 }
 
 // New returns an engine on the backend that runs the registry's kinds. With cfg.Workers > 0

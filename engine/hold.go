@@ -108,11 +108,20 @@ func (h *Hold) AcknowledgePause(ctx context.Context, actor string, keep bool) (b
 
 // Close stops the heartbeat, gives the lease up if it is still held, and ends the
 // subscription. It may be called more than once.
-func (h *Hold) Close() {
+func (h *Hold) Close() { h.close(true) }
+
+// abandon is Close keeping the lease: it expires, and the rescuer enqueues a run for the job
+// then.
+func (h *Hold) abandon() { h.close(false) }
+
+func (h *Hold) close(release bool) {
 	h.closeOnce.Do(func() {
 		h.cancel()
 		h.heartbeat.Wait()
 		h.unsubscribe()
+		if !release {
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := h.engine.store.ReleaseLease(ctx, h.job.ID, h.lease); err != nil {

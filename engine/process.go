@@ -10,9 +10,30 @@ import (
 )
 
 // process works a processing run in batches until the job is complete, a command stops it,
-// the run's budget is spent or the process drains.
-func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) error {
-	task, err := kind.Begin(ctx, h.job)
+// the run's budget is spent or the process drains. ctx is the run's (River's) context; the
+// hold's context ends sooner, when the lease is lost.
+//
+// A run whose batch acknowledged a PAUSE parks for a moment (park): a RESUME that comes
+// meanwhile lets this run claim the job again and go on with its task as it was, the page
+// read ahead included, instead of a new run starting over (docs/architecture.md, "Quick
+// RESUME").
+func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) (err error) {
+	// The task lives as long as the run, across the holds a quick RESUME gives it; it ends
+	// with the hold it works under, unless the run parks.
+	tctx, cancelTask := context.WithCancel(ctx)
+	defer cancelTask()
+	detach := context.AfterFunc(h.Context(), cancelTask)
+	cur := h
+	defer func() {
+		if err != nil && cur.Lost() {
+			// The heartbeat found the lease taken over: this run was fenced off.
+			err = nil
+		}
+		if cur != h {
+			err = e.leaveResumed(ctx, cur, err)
+		}
+	}()
+	task, err := kind.Begin(tctx, h.job)
 	if errors.Is(err, reins.ErrNotReady) {
 		// Nothing to work on yet (an upload still arriving); whoever makes the job ready
 		// enqueues the next run.
@@ -29,6 +50,11 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) error {
 	}()
 
 	rate := rateOf(h.job)
+	var own *owner
+	if rate == 0 {
+		own = e.own(h.job)
+		defer own.leave()
+	}
 	start := time.Now()
 	last := start
 	meter := newRateMeter()
@@ -39,10 +65,13 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) error {
 		sizer.resume(h.job)
 		sizer.warm(e.pace(h.job.Type))
 	}
+	// done is the job's done as this run committed it (the task may count on its own).
+	done := h.job.Done
 	var doneInRun int64
 	for {
+		hctx := cur.Context()
 		if time.Since(start) >= e.cfg.RunBudget || e.draining() {
-			return e.handOver(ctx, h, &outcome)
+			return e.handOver(hctx, cur, &outcome)
 		}
 		limit := sizer.limit()
 		if rate > 0 {
@@ -50,54 +79,68 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) error {
 			limit = max(1, min(limit, rate/4))
 		}
 		began := time.Now()
-		b, lastBatch, err := task.Next(ctx, limit)
+		b, lastBatch, err := task.Next(tctx, limit)
 		if err != nil {
 			return err
 		}
 		now := time.Now()
 		meter.add(b.DoneDelta)
-		b.JobID, b.Epoch, b.Kind, b.Lease = h.job.ID, h.job.Epoch, reins.RunProcess, h.lease
+		b.JobID, b.Epoch, b.Kind, b.Lease = cur.job.ID, cur.job.Epoch, reins.RunProcess, cur.lease
 		// A PAUSE that came during the batch is acknowledged by its commit (the last batch
 		// completes the job instead).
 		b.StopIfPausing = !lastBatch
 		b.ActiveMillis, b.RatePerS = now.Sub(last).Milliseconds(), meter.rate()
-		res, err := e.store.CommitBatch(ctx, b)
+		res, err := e.store.CommitBatch(hctx, b)
 		if isFenced(err) {
-			return e.stop(ctx, h, &outcome)
+			return e.stop(hctx, cur, &outcome)
 		} else if err != nil {
 			return err
 		}
 		task.Committed(b)
-		e.cfg.Observer.BatchCommitted(h.job.Type, reins.RunProcess, b.DoneDelta, time.Since(began))
+		e.cfg.Observer.BatchCommitted(cur.job.Type, reins.RunProcess, b.DoneDelta, time.Since(began))
 		sizer.observe(limit, b.DoneDelta, time.Since(began))
 		if rate == 0 {
-			e.paces.Store(h.job.Type, sizer.limit())
+			e.paces.Store(cur.job.Type, sizer.limit())
 		}
-		h.job.Checkpoint = b.Checkpoint
+		cur.job.Checkpoint = b.Checkpoint
+		done += b.DoneDelta
 		last = now
 		doneInRun += b.DoneDelta
 
 		if lastBatch {
-			return e.complete(ctx, h, &outcome)
+			return e.complete(hctx, cur, &outcome)
 		}
 		if res.Status == reins.StatusPaused {
 			// The batch in flight when PAUSE came is in, and its commit acknowledged the
 			// pause: wake the command waiting for it.
-			e.notify(ctx, h.job.ID)
-			return nil
+			e.notify(hctx, cur.job.ID)
+			if own == nil || !detach() {
+				return nil // a throttled run reads nothing ahead; or the hold already ended
+			}
+			next, err := e.park(tctx, cur, done, own)
+			if next == nil || err != nil {
+				return err
+			}
+			if cur != h {
+				cur.Close()
+			}
+			cur = next
+			detach = context.AfterFunc(cur.Context(), cancelTask)
+			start, last = time.Now(), time.Now()
+			continue
 		}
 		if res.Status == reins.StatusPausing {
 			// PAUSING but not acknowledged by the batch: stop and acknowledge now.
-			return e.stop(ctx, h, &outcome)
+			return e.stop(hctx, cur, &outcome)
 		}
 		var wait time.Duration
 		if rate > 0 {
 			wait = time.Until(start.Add(time.Duration(float64(doneInRun) / float64(rate) * float64(time.Second))))
 		}
-		if stop, err := e.waitBetweenBatches(ctx, h, wait); err != nil {
+		if stop, err := e.waitBetweenBatches(hctx, cur, wait); err != nil {
 			return err
 		} else if stop {
-			return e.stop(ctx, h, &outcome)
+			return e.stop(hctx, cur, &outcome)
 		}
 	}
 }
@@ -105,12 +148,18 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) error {
 // handOver ends a run whose budget is spent, or whose process drains, with a checkpoint-only
 // batch that releases the lease and enqueues the next run, here or in another process.
 func (e *Engine) handOver(ctx context.Context, h *Hold, outcome *reins.Outcome) error {
-	_, err := e.store.CommitBatch(ctx, &reins.Batch{JobID: h.job.ID, Epoch: h.job.Epoch, Kind: reins.RunProcess,
-		Lease: h.lease, Checkpoint: h.job.Checkpoint, Continue: true})
+	_, err := e.store.CommitBatch(ctx, continueBatch(h, h.job.Checkpoint))
 	if isFenced(err) {
 		return e.stop(ctx, h, outcome)
 	}
 	return err
+}
+
+// continueBatch is the batch that hands h's job over: the lease released, a run of the same
+// epoch enqueued, and the checkpoint (nil keeps the stored one).
+func continueBatch(h *Hold, checkpoint json.RawMessage) *reins.Batch {
+	return &reins.Batch{JobID: h.job.ID, Epoch: h.job.Epoch, Kind: reins.RunProcess, Lease: h.lease,
+		Checkpoint: checkpoint, Continue: true}
 }
 
 // complete marks the job COMPLETED after its last batch, if the run still holds it.

@@ -26,6 +26,10 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[reins.RunArgs]) err
 			defer w.engine.fair.give(j.Owner)
 		}
 	}
+	if !job.Args.Throttled {
+		w.engine.active.Add(1)
+		defer w.engine.active.Add(-1)
+	}
 	err := w.engine.run(ctx, job.Args)
 	if err == nil {
 		return nil
@@ -52,6 +56,9 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[reins.RunArgs]) err
 // run executes one run: it holds the job (its lease, kept alive by a heartbeat) and works
 // until the job is done, a command stops it, its budget is spent, or the process drains.
 func (e *Engine) run(ctx context.Context, args reins.RunArgs) error {
+	if args.Run == reins.RunProcess && e.handOff(ctx, args) {
+		return nil // the job's parked run in this process took it (park.go)
+	}
 	h, err := e.hold(ctx, args.JobID, func(ctx context.Context) (*reins.Job, error) {
 		return e.store.StartRun(ctx, args.JobID, args.Epoch, args.Run, e.cfg.LeaseTTL, e.cfg.Name)
 	})
@@ -74,7 +81,7 @@ func (e *Engine) run(ctx context.Context, args reins.RunArgs) error {
 		if args.Run == reins.RunRollback {
 			err = e.rollback(h.Context(), h, kind)
 		} else {
-			err = e.process(h.Context(), h, kind)
+			err = e.process(ctx, h, kind)
 		}
 	}
 	if err != nil && h.Lost() {

@@ -22,6 +22,57 @@ func exercisePauseCost(t *testing.T, open Opener) {
 	t.Run("ResumeKeepsBatchSize", func(t *testing.T) { t.Parallel(); testResumeKeepsBatchSize(t, open, 0) })
 	t.Run("ResumeThrottledStartsSmall", func(t *testing.T) { t.Parallel(); testResumeKeepsBatchSize(t, open, 1_000_000) })
 	t.Run("NewJobStartsAtTypePace", func(t *testing.T) { t.Parallel(); testNewJobStartsAtTypePace(t, open) })
+	t.Run("QuickResumeContinuesRun", func(t *testing.T) { t.Parallel(); testQuickResumeContinuesRun(t, open) })
+}
+
+// testQuickResumeContinuesRun pauses an export in the middle of its first run (its third
+// batch held while the PAUSE comes) and resumes it at once: the run that acknowledged the
+// PAUSE goes on with its task (one task begun in all, where a RESUME used to begin another),
+// and the export is exact.
+func testQuickResumeContinuesRun(t *testing.T, open Opener) {
+	backend := open(t)
+	customers := seed(t, backend, 12_000)
+	b, err := blob.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kind := &limitsExport{Kind: &csvexport.Kind{Store: backend, Blob: b}, holdAt: 3,
+		held: make(chan struct{}), release: make(chan struct{})}
+	h := newHarnessWith(t, backend, b, reins.NewRegistry(kind),
+		engine.Config{Workers: 2, BatchSize: 2000, BatchTime: time.Minute, ParkTime: waitLimit})
+	p := csvexport.Params{DateGTE: "2015-01-01", DateLTE: "2024-12-31"}
+	job := h.export(p)
+	select {
+	case <-kind.held:
+	case <-time.After(waitLimit):
+		t.Fatal("the run never reached its third batch")
+	}
+	answer := make(chan *reins.Job, 1)
+	go func() {
+		j, err := h.engine.Command(context.Background(), job.ID, reins.CommandPause, "test")
+		if err != nil {
+			t.Errorf("PAUSE: %v", err)
+		}
+		answer <- j
+	}()
+	h.waitStatus(job.ID, reins.StatusPausing)
+	close(kind.release)
+	if paused := <-answer; paused == nil || paused.Status != reins.StatusPaused || paused.Done >= 12_000 {
+		t.Fatalf("PAUSE mid-batch answered %v, want PAUSED part-way", paused)
+	}
+	if resumed := h.command(job.ID, reins.CommandResume); resumed.Status != reins.StatusResumed {
+		t.Fatalf("RESUME answered %s", resumed.Status)
+	}
+	done := h.waitStatus(job.ID, reins.StatusCompleted)
+	if got, want := h.result(done), expectedCSV(t, customers, p); got != want {
+		t.Fatalf("the resumed export differs from the expected CSV (%d vs %d bytes)", len(got), len(want))
+	}
+	if done.Done != int64(len(customers)) || done.Total == nil || *done.Total != done.Done {
+		t.Fatalf("done=%d total=%v, want %d", done.Done, done.Total, len(customers))
+	}
+	if runs := kind.runs(); len(runs) != 1 {
+		t.Fatalf("%d tasks begun (batch limits %v), want 1: the paused run goes on", len(runs), runs)
+	}
 }
 
 // testNewJobStartsAtTypePace runs two exports in turn: the first climbs from the first batch

@@ -278,12 +278,17 @@ func (s *Store) CommitBatch(ctx context.Context, b *reins.Batch) (*reins.BatchRe
 		if b.RatePerS != nil {
 			rateAt = &now
 		}
+		var checkpoint *string // nil keeps the stored checkpoint
+		if b.Checkpoint != nil {
+			text := jsonText(b.Checkpoint)
+			checkpoint = &text
+		}
 		err := tx.QueryRow(ctx, `UPDATE reins_jobs SET done = done + $3, total = COALESCE($4, total),
-			active_ms = active_ms + $5, checkpoint = $6, updated_at = $7, rate_per_s = COALESCE($9, rate_per_s),
+			active_ms = active_ms + $5, checkpoint = COALESCE($6, checkpoint), updated_at = $7, rate_per_s = COALESCE($9, rate_per_s),
 			rate_at = COALESCE($10, rate_at)
 			WHERE id = $1 AND run_epoch = $2 AND lease_token = $8 AND status IN `+statusList(runStatuses(b.Kind))+`
 			RETURNING status`,
-			b.JobID, b.Epoch, b.DoneDelta, b.Total, b.ActiveMillis, jsonText(b.Checkpoint), now, b.Lease,
+			b.JobID, b.Epoch, b.DoneDelta, b.Total, b.ActiveMillis, checkpoint, now, b.Lease,
 			b.RatePerS, rateAt).Scan(&res.Status)
 		if s.conn.IsNoRows(err) {
 			return fenced(b.JobID, b.Epoch)
