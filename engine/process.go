@@ -126,7 +126,7 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) (err err
 			}
 			cur = next
 			detach = context.AfterFunc(cur.Context(), cancelTask)
-			start, last = time.Now(), time.Now()
+			last = time.Now() // the run budget goes on counting: River bounds the run by it
 			continue
 		}
 		if res.Status == reins.StatusPausing {
