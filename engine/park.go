@@ -134,9 +134,9 @@ func (e *Engine) park(ctx context.Context, h *Hold, done int64, o *owner) (*Hold
 				return nil, nil // revoked, say, or a run elsewhere took the job
 			}
 			// Resumed: claim the job now rather than wait for the RESUME's run to start.
-			return e.reclaim(ctx, h, done, o)
+			return e.reclaim(ctx, h, done, o, job)
 		case answer := <-o.take:
-			next, err := e.reclaim(ctx, h, done, o)
+			next, err := e.reclaim(ctx, h, done, o, nil)
 			answer <- next != nil
 			return next, err
 		}
@@ -145,11 +145,16 @@ func (e *Engine) park(ctx context.Context, h *Hold, done int64, o *owner) (*Hold
 
 // reclaim claims the job that h's run paused for its current epoch, if it was resumed and is
 // where h left it (at done, with h's checkpoint), and records the epoch in o; else it
-// returns nil and no claim.
-func (e *Engine) reclaim(ctx context.Context, h *Hold, done int64, o *owner) (*Hold, error) {
-	job, err := e.store.FindJob(ctx, h.job.ID)
-	if err != nil || job.Status != reins.StatusResumed || job.Done != done {
-		return nil, err
+// returns nil and no claim. job is the job as just read, or nil to read it.
+func (e *Engine) reclaim(ctx context.Context, h *Hold, done int64, o *owner, job *reins.Job) (*Hold, error) {
+	if job == nil {
+		var err error
+		if job, err = e.store.FindJob(ctx, h.job.ID); err != nil {
+			return nil, err
+		}
+	}
+	if job.Status != reins.StatusResumed || job.Done != done {
+		return nil, nil
 	}
 	next, err := e.hold(ctx, job.ID, func(ctx context.Context) (*reins.Job, error) {
 		return e.store.StartRun(ctx, job.ID, job.Epoch, reins.RunProcess, e.cfg.LeaseTTL, e.cfg.Name)

@@ -130,6 +130,23 @@ func (b *bench) setup(ctx context.Context) error {
 	return b.reseed(ctx, b.opts.rows)
 }
 
+// restartServer stops the server and starts a fresh one on the same database and data
+// directory, so that a figure measures a process no earlier figure has grown: the Go heap a
+// load leaves behind goes back to the system only after a while, and a peak RSS read
+// right after it is that load's, not the figure's. The whole run's peak carries over.
+func (b *bench) restartServer(ctx context.Context) error {
+	peak, _ := b.srv.peakEver()
+	if err := b.srv.stop(40 * time.Second); err != nil {
+		return fmt.Errorf("stop the server: %w", err)
+	}
+	srv, err := startServer(ctx, b.binary, b.serveArgs(), b.tmp, b.pprof, b.logf)
+	if srv != nil {
+		srv.lifetimePeak = peak
+		b.srv, b.api = srv, newClient(srv.baseURL)
+	}
+	return err
+}
+
 // reseed leaves exactly n demo customers in the table, and nothing else: it empties the
 // table (TRUNCATE, far quicker than the seed's own delete of millions of rows) and runs
 // `reins seed --customers n`, timed and reported, then VACUUM ANALYZE, so both sides get

@@ -48,7 +48,8 @@ func startServer(ctx context.Context, binary string, args []string, dir string, 
 		args = append(slices.Clone(args), "--pprof-addr", paddr)
 		s.pprofURL = "http://" + paddr
 	}
-	if s.logFile, err = os.Create(s.logPath); err != nil {
+	// Appended to: a restarted server (bench.restartServer) writes after the one before.
+	if s.logFile, err = os.OpenFile(s.logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644); err != nil {
 		return nil, err
 	}
 	// Not CommandContext: the server must be stopped gracefully by stop, not killed when
