@@ -22,14 +22,16 @@ func exercisePauseCost(t *testing.T, open Opener) {
 	t.Run("ResumeKeepsBatchSize", func(t *testing.T) { t.Parallel(); testResumeKeepsBatchSize(t, open, 0) })
 	t.Run("ResumeThrottledStartsSmall", func(t *testing.T) { t.Parallel(); testResumeKeepsBatchSize(t, open, 1_000_000) })
 	t.Run("NewJobStartsAtTypePace", func(t *testing.T) { t.Parallel(); testNewJobStartsAtTypePace(t, open) })
-	t.Run("QuickResumeContinuesRun", func(t *testing.T) { t.Parallel(); testQuickResumeContinuesRun(t, open) })
+	t.Run("QuickResumeContinuesRun", func(t *testing.T) { t.Parallel(); testQuickResumeContinuesRun(t, open, false) })
+	t.Run("RevokeWhileParked", func(t *testing.T) { t.Parallel(); testQuickResumeContinuesRun(t, open, true) })
 }
 
 // testQuickResumeContinuesRun pauses an export in the middle of its first run (its third
 // batch held while the PAUSE comes) and resumes it at once: the run that acknowledged the
 // PAUSE goes on with its task (one task begun in all, where a RESUME used to begin another),
-// and the export is exact.
-func testQuickResumeContinuesRun(t *testing.T, open Opener) {
+// and the export is exact. With revoke, the paused job is revoked instead while its run is
+// parked: the parked run ends, and the rollback removes every file.
+func testQuickResumeContinuesRun(t *testing.T, open Opener, revoke bool) {
 	backend := open(t)
 	customers := seed(t, backend, 12_000)
 	b, err := blob.New(t.TempDir())
@@ -59,6 +61,16 @@ func testQuickResumeContinuesRun(t *testing.T, open Opener) {
 	close(kind.release)
 	if paused := <-answer; paused == nil || paused.Status != reins.StatusPaused || paused.Done >= 12_000 {
 		t.Fatalf("PAUSE mid-batch answered %v, want PAUSED part-way", paused)
+	}
+	if revoke {
+		h.command(job.ID, reins.CommandRevoke)
+		if revoked := h.waitStatus(job.ID, reins.StatusRevoked); revoked.Done != 0 || h.filesExist(job.ID) {
+			t.Fatalf("revoked while parked: done=%d, files left %v", revoked.Done, h.filesExist(job.ID))
+		}
+		if runs := kind.runs(); len(runs) != 1 {
+			t.Fatalf("%d tasks begun (batch limits %v), want 1", len(runs), runs)
+		}
+		return
 	}
 	if resumed := h.command(job.ID, reins.CommandResume); resumed.Status != reins.StatusResumed {
 		t.Fatalf("RESUME answered %s", resumed.Status)
