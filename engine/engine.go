@@ -196,10 +196,8 @@ type Engine struct {
 	paces sync.Map
 	// active counts the unthrottled runs this process works (parked ones included).
 	active atomic.Int64
-	// owners holds, by job id, this process's unthrottled run of each job (park.go), and
-	// ownersMu guards their epochs.
-	owners   sync.Map
-	ownersMu sync.Mutex
+	// owners holds, by job id, this process's unthrottled run of each job (park.go).
+	owners sync.Map
 }
 
 // New returns an engine on the backend that runs the registry's kinds. With cfg.Workers > 0
@@ -296,6 +294,7 @@ func (e *Engine) draining() bool {
 // store lets one win per job.
 func (e *Engine) rescue(ctx context.Context) {
 	defer close(e.rescuerDone)
+	var nextStranded time.Time
 	Every(ctx, e.cfg.RescueInterval, func(ctx context.Context) bool {
 		now := time.Now()
 		ids, err := e.store.RescueExpired(ctx, now, 100)
@@ -306,6 +305,12 @@ func (e *Engine) rescue(ctx context.Context) {
 			e.log.Warn("reins: took over a job whose holder died or stopped renewing its lease", "job_id", id)
 			e.cfg.Observer.Rescued()
 		}
+		if now.Before(nextStranded) {
+			return true
+		}
+		// A run is stranded only after StrandedAfter: looking a few times in that span is
+		// enough, and spares River's job table a query every rescue interval.
+		nextStranded = now.Add(e.cfg.StrandedAfter / 4)
 		ids, err = e.store.RescueStranded(ctx, now.Add(-e.cfg.StrandedAfter), 100)
 		if err != nil && ctx.Err() == nil {
 			e.log.Warn("reins: rescuer could not check runs", "error", err)

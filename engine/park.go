@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"reflect"
+	"sync"
 	"time"
 
 	"github.com/reins-dev/reins"
@@ -21,8 +22,9 @@ import (
 type owner struct {
 	engine *Engine
 	job    *reins.Job
-	// epoch is the epoch the run works under (guarded by engine.ownersMu): a run of a later
-	// epoch offers it the job. moved is closed when epoch changes.
+	// epoch is the epoch the run works under: a run of a later epoch offers it the job.
+	// moved is closed when epoch changes. mu guards both.
+	mu    sync.Mutex
 	epoch int64
 	moved chan struct{}
 	// take receives, while the run is parked, the offer of a run of a later epoch: the parked
@@ -54,15 +56,15 @@ func (o *owner) leave() {
 
 // at returns the owner's epoch and the channel closed when it changes.
 func (o *owner) at() (int64, <-chan struct{}) {
-	o.engine.ownersMu.Lock()
-	defer o.engine.ownersMu.Unlock()
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	return o.epoch, o.moved
 }
 
 // setEpoch records that the owner works under epoch now.
 func (o *owner) setEpoch(epoch int64) {
-	o.engine.ownersMu.Lock()
-	defer o.engine.ownersMu.Unlock()
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	o.epoch = epoch
 	close(o.moved)
 	o.moved = make(chan struct{})

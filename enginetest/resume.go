@@ -32,36 +32,11 @@ func exercisePauseCost(t *testing.T, open Opener) {
 // and the export is exact. With revoke, the paused job is revoked instead while its run is
 // parked: the parked run ends, and the rollback removes every file.
 func testQuickResumeContinuesRun(t *testing.T, open Opener, revoke bool) {
-	backend := open(t)
-	customers := seed(t, backend, 12_000)
-	b, err := blob.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	kind := &limitsExport{Kind: &csvexport.Kind{Store: backend, Blob: b}, holdAt: 3,
-		held: make(chan struct{}), release: make(chan struct{})}
-	h := newHarnessWith(t, backend, b, reins.NewRegistry(kind),
+	h, kind, customers := newLimitsHarness(t, open, 3,
 		engine.Config{Workers: 2, BatchSize: 2000, BatchTime: time.Minute, ParkTime: waitLimit})
 	p := csvexport.Params{DateGTE: "2015-01-01", DateLTE: "2024-12-31"}
 	job := h.export(p)
-	select {
-	case <-kind.held:
-	case <-time.After(waitLimit):
-		t.Fatal("the run never reached its third batch")
-	}
-	answer := make(chan *reins.Job, 1)
-	go func() {
-		j, err := h.engine.Command(context.Background(), job.ID, reins.CommandPause, "test")
-		if err != nil {
-			t.Errorf("PAUSE: %v", err)
-		}
-		answer <- j
-	}()
-	h.waitStatus(job.ID, reins.StatusPausing)
-	close(kind.release)
-	if paused := <-answer; paused == nil || paused.Status != reins.StatusPaused || paused.Done >= 12_000 {
-		t.Fatalf("PAUSE mid-batch answered %v, want PAUSED part-way", paused)
-	}
+	h.pauseHeld(kind, job.ID)
 	if revoke {
 		h.command(job.ID, reins.CommandRevoke)
 		if revoked := h.waitStatus(job.ID, reins.StatusRevoked); revoked.Done != 0 || h.filesExist(job.ID) {
@@ -91,15 +66,8 @@ func testQuickResumeContinuesRun(t *testing.T, open Opener, revoke bool) {
 // limit (1000) to the batch size; the second starts at half the limit the first one's last
 // batch was given, not at 1000 again.
 func testNewJobStartsAtTypePace(t *testing.T, open Opener) {
-	backend := open(t)
-	customers := seed(t, backend, 12_000)
-	b, err := blob.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	kind := &limitsExport{Kind: &csvexport.Kind{Store: backend, Blob: b}}
 	const batchSize = 4000
-	h := newHarnessWith(t, backend, b, reins.NewRegistry(kind),
+	h, kind, customers := newLimitsHarness(t, open, 0,
 		engine.Config{Workers: 1, BatchSize: batchSize, BatchTime: time.Minute})
 	p := csvexport.Params{DateGTE: "2015-01-01", DateLTE: "2024-12-31"}
 	for range 2 {
@@ -195,41 +163,12 @@ func mustFind(t *testing.T, store reins.JobStore, id uuid.UUID) *reins.Job {
 // starts at 1000 rows again: it waits between batches anyway, so the climb costs it nothing,
 // and a PAUSE right after its RESUME finds a small batch in flight.
 func testResumeKeepsBatchSize(t *testing.T, open Opener, maxRate int) {
-	backend := open(t)
-	customers := seed(t, backend, 12_000)
-	b, err := blob.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	kind := &limitsExport{Kind: &csvexport.Kind{Store: backend, Blob: b}, holdAt: 3,
-		held: make(chan struct{}), release: make(chan struct{})}
 	const batchSize = 4000
-	h := newHarnessWith(t, backend, b, reins.NewRegistry(kind),
+	h, kind, customers := newLimitsHarness(t, open, 3,
 		engine.Config{Workers: 1, BatchSize: batchSize, BatchTime: time.Minute})
 	p := csvexport.Params{DateGTE: "2015-01-01", DateLTE: "2024-12-31", MaxRowsPerS: maxRate}
 	job := h.export(p)
-	select {
-	case <-kind.held:
-	case <-time.After(waitLimit):
-		t.Fatal("the first run never reached its third batch")
-	}
-	answer := make(chan *reins.Job, 1)
-	go func() {
-		j, err := h.engine.Command(context.Background(), job.ID, reins.CommandPause, "test")
-		if err != nil {
-			t.Errorf("PAUSE: %v", err)
-		}
-		answer <- j
-	}()
-	h.waitStatus(job.ID, reins.StatusPausing)
-	close(kind.release)
-	paused := <-answer
-	if paused == nil || paused.Status != reins.StatusPaused {
-		t.Fatalf("PAUSE mid-batch answered %v, want PAUSED", paused)
-	}
-	if paused.Done <= 0 || paused.Done >= 12_000 {
-		t.Fatalf("PAUSED with done=%d, want the first run's three batches", paused.Done)
-	}
+	h.pauseHeld(kind, job.ID)
 	if resumed := h.command(job.ID, reins.CommandResume); resumed.Status != reins.StatusResumed {
 		t.Fatalf("RESUME answered %s", resumed.Status)
 	}
@@ -250,6 +189,48 @@ func testResumeKeepsBatchSize(t *testing.T, open Opener, maxRate int) {
 	}
 	if got := runs[1][0]; got != want {
 		t.Fatalf("the resumed run's first batch limit was %d (all: %v), want %d", got, runs[1], want)
+	}
+}
+
+// newLimitsHarness seeds 12,000 customers and starts an engine (cfg) whose one kind is a
+// limitsExport holding its first run's holdAt-th batch (0: none).
+func newLimitsHarness(t *testing.T, open Opener, holdAt int, cfg engine.Config) (*harness, *limitsExport, []reins.Customer) {
+	backend := open(t)
+	customers := seed(t, backend, 12_000)
+	b, err := blob.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kind := &limitsExport{Kind: &csvexport.Kind{Store: backend, Blob: b}, holdAt: holdAt,
+		held: make(chan struct{}), release: make(chan struct{})}
+	return newHarnessWith(t, backend, b, reins.NewRegistry(kind), cfg), kind, customers
+}
+
+// pauseHeld PAUSEs the job while its first run is held in a batch, then lets that batch go:
+// it fails unless the answer is PAUSED part-way, its earlier batches in (of 12,000 rows).
+func (h *harness) pauseHeld(kind *limitsExport, id uuid.UUID) {
+	h.t.Helper()
+	select {
+	case <-kind.held:
+	case <-time.After(waitLimit):
+		h.t.Fatalf("the first run never reached batch %d", kind.holdAt)
+	}
+	answer := make(chan *reins.Job, 1)
+	go func() {
+		j, err := h.engine.Command(context.Background(), id, reins.CommandPause, "test")
+		if err != nil {
+			h.t.Errorf("PAUSE: %v", err)
+		}
+		answer <- j
+	}()
+	h.waitStatus(id, reins.StatusPausing)
+	close(kind.release)
+	paused := <-answer
+	if paused == nil || paused.Status != reins.StatusPaused {
+		h.t.Fatalf("PAUSE mid-batch answered %v, want PAUSED", paused)
+	}
+	if paused.Done <= 0 || paused.Done >= 12_000 {
+		h.t.Fatalf("PAUSED with done=%d, want the first run's earlier batches", paused.Done)
 	}
 }
 
