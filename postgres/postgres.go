@@ -56,6 +56,10 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if cfg.MaxConns < 8 {
 		cfg.MaxConns = 8
 	}
+	cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
+		registerUUID(c.TypeMap())
+		return nil
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
