@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -247,8 +248,61 @@ func (c *client) wait(ctx context.Context, id string, timeout time.Duration, wha
 	}
 }
 
+// waitCompleted follows the job's event stream until it is COMPLETED. The stream tells the
+// moment the job completes (polling every pollEvery would add up to that to every timed
+// figure) and asks the server for nothing while the job works, where polling would send it
+// 100 job-status requests a second to serve beside the job being timed.
 func (c *client) waitCompleted(ctx context.Context, id string, timeout time.Duration) (jobStatus, error) {
-	return c.wait(ctx, id, timeout, "COMPLETED", func(st jobStatus) bool { return st.JobStatus == "COMPLETED" })
+	return c.follow(ctx, id, timeout, "COMPLETED", func(st jobStatus) bool { return st.JobStatus == "COMPLETED" })
+}
+
+// follow reads the job's event stream (GET /api/v1/jobs/{id}/events, docs/events.md) until
+// an event's job satisfies done, failing when the job ends otherwise, the stream ends first,
+// or timeout passes.
+func (c *client) follow(ctx context.Context, id string, timeout time.Duration, what string, done func(jobStatus) bool) (jobStatus, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var st jobStatus
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/api/v1/jobs/"+id+"/events", nil)
+	if err != nil {
+		return st, err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return st, fmt.Errorf("job %s: follow its events: %w", id, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+		return st, fmt.Errorf("job %s: follow its events: HTTP %d: %s", id, resp.StatusCode, strings.TrimSpace(string(raw)))
+	}
+	lines := bufio.NewScanner(resp.Body)
+	lines.Buffer(make([]byte, 64<<10), 4<<20)
+	for lines.Scan() {
+		data, ok := strings.CutPrefix(lines.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		if err := json.Unmarshal([]byte(data), &st); err != nil {
+			return st, fmt.Errorf("job %s: decode event %q: %w", id, data, err)
+		}
+		if done(st) {
+			return st, nil
+		}
+		switch st.JobStatus {
+		case "FAILED", "REVOKED", "COMPLETED":
+			msg := ""
+			if st.Error != nil {
+				msg = ": " + *st.Error
+			}
+			return st, fmt.Errorf("job %s ended %s%s while waiting for %s", id, st.JobStatus, msg, what)
+		}
+	}
+	if ctx.Err() != nil {
+		return st, fmt.Errorf("job %s: no %s within %s (last %s, done %d)", id, what, timeout, st.JobStatus, st.Progress.Done)
+	}
+	return st, fmt.Errorf("job %s: its event stream ended before %s (last %s, done %d): %v", id, what, st.JobStatus, st.Progress.Done, lines.Err())
 }
 
 // dateRange is an export's date_gte and date_lte (both inclusive, whole days) and the
