@@ -41,19 +41,48 @@ func IsFormula(v string) bool {
 // CustomerLoader fills them.
 var CustomerInsertColumns = []string{"first_name", "last_name", "address", "email", "age", "company", "created_at", "job_id"}
 
+// CustomerInsertColumnsWithID are CustomerInsertColumns with the id first: the columns
+// filled for customers whose ids were reserved beforehand (CustomerIDReserver).
+var CustomerInsertColumnsWithID = append([]string{"id"}, CustomerInsertColumns...)
+
+// CustomerIDReserver is implemented by a store that hands out customer ids ahead of the rows.
+// An import whose batches overlap (Batch.Overlap) takes each batch's ids, in the file's
+// order, before the batch's rows go in beside the previous batch's: the ids then follow the
+// file as they do when batches take turns, and an export (which walks the ids) writes the
+// rows in the order they were imported.
+type CustomerIDReserver interface {
+	// ReserveCustomerIDs returns n new ids, ascending, greater than every id reserved
+	// before the call.
+	ReserveCustomerIDs(ctx context.Context, n int) ([]int64, error)
+}
+
 // InsertCustomers bulk-loads customers in tx, tagged with jobID when it is not nil (the rows
-// an import job inserted, which its rollback deletes).
+// an import job inserted, which its rollback deletes). Customers with an ID (all of them or
+// none) are stored with it; the others get the next ids of the table.
 func InsertCustomers(ctx context.Context, tx Tx, jobID *uuid.UUID, rows []Customer) error {
 	if l, ok := tx.(CustomerLoader); ok {
 		return l.LoadCustomers(ctx, jobID, rows)
 	}
+	return BulkInsertCustomers(ctx, tx, jobID, rows)
+}
+
+// BulkInsertCustomers is InsertCustomers through tx.BulkInsert, value by value.
+func BulkInsertCustomers(ctx context.Context, tx Tx, jobID *uuid.UUID, rows []Customer) error {
 	var job any
 	if jobID != nil {
 		job = *jobID
 	}
-	return tx.BulkInsert(ctx, "customers", CustomerInsertColumns, len(rows), func(i int, dst []any) {
+	columns, skip := CustomerInsertColumns, 0
+	if len(rows) > 0 && rows[0].ID != 0 {
+		columns, skip = CustomerInsertColumnsWithID, 1
+	}
+	return tx.BulkInsert(ctx, "customers", columns, len(rows), func(i int, dst []any) {
 		c := &rows[i]
-		dst[0], dst[1], dst[2], dst[3], dst[4], dst[5], dst[6], dst[7] =
+		if skip == 1 {
+			dst[0] = c.ID
+		}
+		d := dst[skip:]
+		d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] =
 			c.FirstName, c.LastName, c.Address, c.Email, c.Age, c.Company, c.CreatedAt, job
 	})
 }

@@ -79,7 +79,10 @@ type Task interface {
 	// It must not change anything committed before Committed is called.
 	Next(ctx context.Context, limit int) (b *Batch, last bool, err error)
 
-	// Committed tells the task that the batch Next returned has committed.
+	// Committed tells the task that the batch Next returned has committed. After a batch
+	// that may overlap (Batch.Overlap), the engine may call Next again before Committed: such
+	// a task makes each batch from the last one it made, and a batch that is not committed
+	// ends the run.
 	Committed(b *Batch)
 
 	// Close releases the task's resources and tidies up after the run's outcome.

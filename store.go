@@ -125,6 +125,16 @@ type JobStore interface {
 	// when the run lost its claim; nothing of the batch is then written.
 	CommitBatch(ctx context.Context, b *Batch) (*BatchResult, error)
 
+	// BeginBatch opens b's transaction and starts its Apply in the background, so that a
+	// run can put one batch's effects in while its previous batch commits (Batch.Overlap).
+	// The PendingBatch then commits the batch as CommitBatch does, or abandons it. Only a
+	// store whose OverlapsBatches is true takes a second batch while one is pending.
+	BeginBatch(ctx context.Context, b *Batch) (PendingBatch, error)
+
+	// OverlapsBatches reports whether a run may have two batches open at once (Postgres,
+	// whose transactions run side by side; not SQLite, which has one connection).
+	OverlapsBatches() bool
+
 	// FinishRun moves the job by the run table's row for f.Event when the holder's epoch
 	// (and lease, when set) still hold, recording the history. It reports whether it did.
 	FinishRun(ctx context.Context, f *Finish) (bool, error)
@@ -196,6 +206,20 @@ type Batch struct {
 	// is released, and BatchResult.Status says PAUSED. The run then stops without a
 	// transaction of its own for the acknowledgement, so the PAUSE is answered sooner.
 	StopIfPausing bool
+	// Overlap says that Apply neither reads nor depends on what the run's previous batches
+	// wrote, so it may run while the previous batch is still being committed, on a store that
+	// overlaps batches (an import's rows: docs/architecture.md, "Overlapping batches").
+	Overlap bool
+}
+
+// PendingBatch is a batch begun with JobStore.BeginBatch: its transaction is open and its
+// effects go in meanwhile.
+type PendingBatch interface {
+	// Commit waits for the effects, then commits the batch as CommitBatch does; on any error
+	// nothing of the batch is written.
+	Commit(ctx context.Context) (*BatchResult, error)
+	// Abandon stops the effects and rolls the batch back.
+	Abandon()
 }
 
 // BatchResult tells a run what its batch did.

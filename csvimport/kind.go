@@ -70,7 +70,11 @@ func (k *Kind) Begin(ctx context.Context, job *reins.Job) (reins.Task, error) {
 	if job.StartedAt != nil {
 		now = *job.StartedAt
 	}
-	return upload.Begin(ctx, k.Store, k.Blob, job, Format(params.Mapping), &rows{job: job.ID, now: now})
+	r := &rows{job: job.ID, now: now}
+	if res, ok := k.Store.(reins.CustomerIDReserver); ok && k.Store.OverlapsBatches() {
+		r.reserve = res.ReserveCustomerIDs
+	}
+	return upload.Begin(ctx, k.Store, k.Blob, job, Format(params.Mapping), r)
 }
 
 // Undo implements reins.Kind: it deletes up to limit of the customers the job inserted.
@@ -92,7 +96,18 @@ type rows struct {
 	job       uuid.UUID
 	now       time.Time
 	customers []reins.Customer
+	// spare is the array of the batch before the last one flushed: the engine settles a
+	// batch before it begins the one after the next (at most two are in flight, the one
+	// committing and the one whose rows go in), so batches take turns with two arrays.
+	spare []reins.Customer
+	// reserve, where the store overlaps batches, gives each batch its ids as it is made, in
+	// the file's order (reins.CustomerIDReserver).
+	reserve func(ctx context.Context, n int) ([]int64, error)
 }
+
+// Overlaps implements upload.Overlapper: a batch of customers only inserts its own rows,
+// and with reserved ids they keep the file's order however batches overlap.
+func (r *rows) Overlaps() bool { return r.reserve != nil }
 
 func (r *rows) Add(rec *sheet.Record) error {
 	c, err := customer(rec, r.now)
@@ -103,10 +118,18 @@ func (r *rows) Add(rec *sheet.Record) error {
 	return nil
 }
 
-func (r *rows) Flush(context.Context) ([]*sheet.RowError, int64, func(context.Context, reins.Tx) (int64, error), error) {
+func (r *rows) Flush(ctx context.Context) ([]*sheet.RowError, int64, func(context.Context, reins.Tx) (int64, error), error) {
 	batch := r.customers
-	// The next batch reuses the array: the engine commits this one before it asks for more.
-	r.customers = batch[:0]
+	r.customers, r.spare = r.spare[:0], batch
+	if r.reserve != nil && len(batch) > 0 {
+		ids, err := r.reserve(ctx, len(batch))
+		if err != nil {
+			return nil, 0, nil, err
+		}
+		for i := range batch {
+			batch[i].ID = ids[i]
+		}
+	}
 	apply := func(ctx context.Context, tx reins.Tx) (int64, error) {
 		return 0, reins.InsertCustomers(ctx, tx, &r.job, batch)
 	}

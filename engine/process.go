@@ -68,10 +68,100 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) (err err
 	// done is the job's done as this run committed it (the task may count on its own).
 	done := h.job.Done
 	var doneInRun int64
-	for {
+	// flight holds the batches begun and not yet settled, oldest first: one, or two while a
+	// batch's effects go in as the batch before it commits (reins.Batch.Overlap). Whatever
+	// is left when the run ends is rolled back.
+	var flight []*inFlight
+	defer func() {
+		for _, f := range flight {
+			f.p.Abandon()
+		}
+	}()
+	abandon := func() {
+		for _, f := range flight {
+			f.p.Abandon()
+		}
+		flight = nil
+	}
+	// settle commits the oldest batch in flight and does what its commit calls for. It
+	// returns goOn, parked (the run parked after a PAUSE and a RESUME let it go on: read
+	// afresh), or end with the run's error.
+	settle := func() (step, error) {
+		f := flight[0]
+		flight = flight[1:]
 		hctx := cur.Context()
+		res, err := f.p.Commit(hctx)
+		if isFenced(err) {
+			abandon()
+			return end, e.stop(hctx, cur, &outcome)
+		} else if err != nil {
+			return end, err
+		}
+		b := f.b
+		task.Committed(b)
+		took := time.Since(f.began)
+		e.cfg.Observer.BatchCommitted(cur.job.Type, reins.RunProcess, b.DoneDelta, took)
+		sizer.observe(f.limit, b.DoneDelta, took)
+		if rate == 0 {
+			e.paces.Store(cur.job.Type, sizer.limit())
+		}
+		cur.job.Checkpoint = b.Checkpoint
+		done += b.DoneDelta
+		doneInRun += b.DoneDelta
+
+		if f.last {
+			return end, e.complete(hctx, cur, &outcome)
+		}
+		if res.Status == reins.StatusPaused {
+			// The batch in flight when PAUSE came is in, and its commit acknowledged the
+			// pause: wake the command waiting for it. A batch begun after it is rolled
+			// back, and the run cannot park: its task has read past what is committed.
+			e.notify(hctx, cur.job.ID)
+			if len(flight) > 0 {
+				abandon()
+				return end, nil
+			}
+			if own == nil || !detach() {
+				return end, nil // a throttled run reads nothing ahead; or the hold already ended
+			}
+			next, err := e.park(tctx, cur, done, own)
+			if next == nil || err != nil {
+				return end, err
+			}
+			if cur != h {
+				cur.Close()
+			}
+			cur = next
+			detach = context.AfterFunc(cur.Context(), cancelTask)
+			last = time.Now() // the run budget goes on counting: River bounds the run by it
+			return parked, nil
+		}
+		if res.Status == reins.StatusPausing {
+			// PAUSING but not acknowledged by the batch: stop and acknowledge now.
+			abandon()
+			return end, e.stop(hctx, cur, &outcome)
+		}
+		var wait time.Duration
+		if rate > 0 {
+			wait = time.Until(start.Add(time.Duration(float64(doneInRun) / float64(rate) * float64(time.Second))))
+		}
+		if stop, err := e.waitBetweenBatches(hctx, cur, wait); err != nil {
+			return end, err
+		} else if stop {
+			abandon()
+			return end, e.stop(hctx, cur, &outcome)
+		}
+		return goOn, nil
+	}
+	overlap := rate == 0 && e.store.OverlapsBatches()
+	for {
 		if time.Since(start) >= e.cfg.RunBudget || e.draining() {
-			return e.handOver(hctx, cur, &outcome)
+			for len(flight) > 0 {
+				if st, err := settle(); st == end {
+					return err
+				}
+			}
+			return e.handOver(cur.Context(), cur, &outcome)
 		}
 		limit := sizer.limit()
 		if rate > 0 {
@@ -90,60 +180,59 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) (err err
 		// completes the job instead).
 		b.StopIfPausing = !lastBatch
 		b.ActiveMillis, b.RatePerS = now.Sub(last).Milliseconds(), meter.rate()
-		res, err := e.store.CommitBatch(hctx, b)
-		if isFenced(err) {
-			return e.stop(hctx, cur, &outcome)
-		} else if err != nil {
-			return err
-		}
-		task.Committed(b)
-		e.cfg.Observer.BatchCommitted(cur.job.Type, reins.RunProcess, b.DoneDelta, time.Since(began))
-		sizer.observe(limit, b.DoneDelta, time.Since(began))
-		if rate == 0 {
-			e.paces.Store(cur.job.Type, sizer.limit())
-		}
-		cur.job.Checkpoint = b.Checkpoint
-		done += b.DoneDelta
 		last = now
-		doneInRun += b.DoneDelta
-
-		if lastBatch {
-			return e.complete(hctx, cur, &outcome)
-		}
-		if res.Status == reins.StatusPaused {
-			// The batch in flight when PAUSE came is in, and its commit acknowledged the
-			// pause: wake the command waiting for it.
-			e.notify(hctx, cur.job.ID)
-			if own == nil || !detach() {
-				return nil // a throttled run reads nothing ahead; or the hold already ended
-			}
-			next, err := e.park(tctx, cur, done, own)
-			if next == nil || err != nil {
+		f := &inFlight{b: b, limit: limit, began: began, last: lastBatch}
+		overlapped := overlap && b.Overlap
+		if overlapped {
+			// Its effects go in now, beside the commit of the batch before it.
+			if f.p, err = e.store.BeginBatch(cur.Context(), b); err != nil {
 				return err
 			}
-			if cur != h {
-				cur.Close()
+			f.began = time.Now()
+		} else {
+			f.p = &commitLater{store: e.store, ctx: cur.Context(), b: b}
+		}
+		flight = append(flight, f)
+		// Settle the batches before this one, and this one too unless its effects may go on
+		// going in while the next batch is read and begun.
+		for len(flight) > 0 && !(overlapped && !lastBatch && len(flight) == 1) {
+			if st, err := settle(); st == end {
+				return err
 			}
-			cur = next
-			detach = context.AfterFunc(cur.Context(), cancelTask)
-			last = time.Now() // the run budget goes on counting: River bounds the run by it
-			continue
-		}
-		if res.Status == reins.StatusPausing {
-			// PAUSING but not acknowledged by the batch: stop and acknowledge now.
-			return e.stop(hctx, cur, &outcome)
-		}
-		var wait time.Duration
-		if rate > 0 {
-			wait = time.Until(start.Add(time.Duration(float64(doneInRun) / float64(rate) * float64(time.Second))))
-		}
-		if stop, err := e.waitBetweenBatches(hctx, cur, wait); err != nil {
-			return err
-		} else if stop {
-			return e.stop(hctx, cur, &outcome)
 		}
 	}
 }
+
+// step is what a run does after it settles a batch.
+type step int
+
+const (
+	goOn   step = iota // read the next batch
+	parked             // it parked after a PAUSE and goes on under a new hold
+	end                // the run ends
+)
+
+// inFlight is a batch begun and not yet settled.
+type inFlight struct {
+	p     reins.PendingBatch
+	b     *reins.Batch
+	limit int
+	began time.Time
+	last  bool
+}
+
+// commitLater is a batch that does not overlap: it commits, effects and all, when settled.
+type commitLater struct {
+	store reins.Store
+	ctx   context.Context
+	b     *reins.Batch
+}
+
+func (c *commitLater) Commit(ctx context.Context) (*reins.BatchResult, error) {
+	return c.store.CommitBatch(ctx, c.b)
+}
+
+func (c *commitLater) Abandon() {}
 
 // handOver ends a run whose budget is spent, or whose process drains, with a checkpoint-only
 // batch that releases the lease and enqueues the next run, here or in another process.

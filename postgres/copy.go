@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -182,13 +183,23 @@ func (c *copyRows) encodeOther(buf []byte, oid uint32, v any) ([]byte, error) {
 var customerTypes = []uint32{pgtype.VarcharOID, pgtype.VarcharOID, pgtype.VarcharOID, pgtype.VarcharOID,
 	pgtype.Int4OID, pgtype.VarcharOID, pgtype.TimestamptzOID, pgtype.UUIDOID}
 
-// encodeCustomer appends one customer as a COPY tuple of reins.CustomerInsertColumns,
-// exactly as encodeValue would encode InsertCustomers' values; job is nil for NULL.
-func encodeCustomer(buf []byte, c *reins.Customer, job *uuid.UUID) ([]byte, error) {
+// customerTypesWithID are the types of reins.CustomerInsertColumnsWithID.
+var customerTypesWithID = append([]uint32{pgtype.Int8OID}, customerTypes...)
+
+// encodeCustomer appends one customer as a COPY tuple of reins.CustomerInsertColumns (with
+// the id first when withID: reins.CustomerInsertColumnsWithID), exactly as encodeValue would
+// encode InsertCustomers' values; job is nil for NULL.
+func encodeCustomer(buf []byte, c *reins.Customer, job *uuid.UUID, withID bool) ([]byte, error) {
 	if c.Age < math.MinInt32 || c.Age > math.MaxInt32 {
 		return nil, fmt.Errorf("age %d is out of the integer range", c.Age)
 	}
-	buf = binary.BigEndian.AppendUint16(buf, uint16(len(customerTypes)))
+	if withID {
+		buf = binary.BigEndian.AppendUint16(buf, uint16(len(customerTypesWithID)))
+		buf = binary.BigEndian.AppendUint32(buf, 8)
+		buf = binary.BigEndian.AppendUint64(buf, uint64(c.ID))
+	} else {
+		buf = binary.BigEndian.AppendUint16(buf, uint16(len(customerTypes)))
+	}
 	for _, s := range [...]string{c.FirstName, c.LastName, c.Address, c.Email} {
 		buf = binary.BigEndian.AppendUint32(buf, uint32(len(s)))
 		buf = append(buf, s...)
@@ -205,4 +216,19 @@ func encodeCustomer(buf []byte, c *reins.Customer, job *uuid.UUID) ([]byte, erro
 	}
 	buf = binary.BigEndian.AppendUint32(buf, 16)
 	return append(buf, job[:]...), nil
+}
+
+var _ reins.CustomerIDReserver = (*DB)(nil)
+
+// ReserveCustomerIDs implements reins.CustomerIDReserver: n values of the customers' id
+// sequence (migration 001's serial), in one round trip. A sequence hands out each value
+// once and never takes it back, so the ids are the caller's whatever happens to its batch.
+func (db *DB) ReserveCustomerIDs(ctx context.Context, n int) ([]int64, error) {
+	var ids []int64
+	if err := db.pool.QueryRow(ctx, `SELECT array_agg(nextval('customers_id_seq'))
+		FROM generate_series(1, $1)`, n).Scan(&ids); err != nil {
+		return nil, fmt.Errorf("reserve customer ids: %w", err)
+	}
+	slices.Sort(ids)
+	return ids, nil
 }

@@ -53,8 +53,10 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, reins.Errorf(reins.EINVALID, "database url: %v", err)
 	}
-	if cfg.MaxConns < 8 {
-		cfg.MaxConns = 8
+	// A run overlapping its batches holds two connections (docs/architecture.md,
+	// "Overlapping batches"); the API, the heartbeats and River need theirs besides.
+	if cfg.MaxConns < 16 {
+		cfg.MaxConns = 16
 	}
 	cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
 		registerUUID(c.TypeMap())
@@ -150,6 +152,9 @@ func (c *conn) Begin(ctx context.Context) (sqlstore.Tx, error) {
 }
 
 func (c *conn) ForUpdate() string { return " FOR UPDATE OF j" }
+
+// ConcurrentTx implements sqlstore.ConcurrentTx: the pool opens transactions side by side.
+func (c *conn) ConcurrentTx() {}
 
 // StrandedRuns implements sqlstore.Conn.
 func (c *conn) StrandedRuns(ctx context.Context, before time.Time, limit int) ([]sqlstore.StrandedRun, error) {
@@ -263,25 +268,21 @@ func (t *txn) LoadCustomers(ctx context.Context, jobID *uuid.UUID, rows []reins.
 	if len(rows) == 0 {
 		return nil
 	}
-	columns := reins.CustomerInsertColumns
+	withID := rows[0].ID != 0
+	columns, want := reins.CustomerInsertColumns, customerTypes
+	if withID {
+		columns, want = reins.CustomerInsertColumnsWithID, customerTypesWithID
+	}
 	oids, err := t.db.copyTypes.lookup(ctx, t.tx, "customers", columns)
 	if err != nil {
 		return err
 	}
-	if !slices.Equal(oids, customerTypes) {
+	if !slices.Equal(oids, want) {
 		// Not the table encodeCustomer knows: let BulkInsert encode each value by its type.
-		var job any
-		if jobID != nil {
-			job = *jobID
-		}
-		return t.BulkInsert(ctx, "customers", columns, len(rows), func(i int, dst []any) {
-			c := &rows[i]
-			dst[0], dst[1], dst[2], dst[3], dst[4], dst[5], dst[6], dst[7] =
-				c.FirstName, c.LastName, c.Address, c.Email, c.Age, c.Company, c.CreatedAt, job
-		})
+		return reins.BulkInsertCustomers(ctx, t, jobID, rows)
 	}
 	src := &copyRows{n: len(rows), encode: func(buf []byte, i int) ([]byte, error) {
-		return encodeCustomer(buf, &rows[i], jobID)
+		return encodeCustomer(buf, &rows[i], jobID, withID)
 	}}
 	return t.copyFrom(ctx, "customers", columns, src)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -273,56 +274,7 @@ func (s *Store) CommitBatch(ctx context.Context, b *reins.Batch) (*reins.BatchRe
 			}
 			res.Applied = applied
 		}
-		now := s.Now()
-		var rateAt *time.Time
-		if b.RatePerS != nil {
-			rateAt = &now
-		}
-		var checkpoint *string // nil keeps the stored checkpoint
-		if b.Checkpoint != nil {
-			text := jsonText(b.Checkpoint)
-			checkpoint = &text
-		}
-		err := tx.QueryRow(ctx, `UPDATE reins_jobs SET done = done + $3, total = COALESCE($4, total),
-			active_ms = active_ms + $5, checkpoint = COALESCE($6, checkpoint), updated_at = $7, rate_per_s = COALESCE($9, rate_per_s),
-			rate_at = COALESCE($10, rate_at)
-			WHERE id = $1 AND run_epoch = $2 AND lease_token = $8 AND status IN `+statusList(runStatuses(b.Kind))+`
-			RETURNING status`,
-			b.JobID, b.Epoch, b.DoneDelta, b.Total, b.ActiveMillis, checkpoint, now, b.Lease,
-			b.RatePerS, rateAt).Scan(&res.Status)
-		if s.conn.IsNoRows(err) {
-			return fenced(b.JobID, b.Epoch)
-		} else if err != nil {
-			return fmt.Errorf("commit batch: %w", err)
-		}
-		if res.Applied != 0 {
-			if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET done = CASE WHEN done + $2 > 0 THEN done + $2 ELSE 0 END
-				WHERE id = $1`, b.JobID, res.Applied); err != nil {
-				return fmt.Errorf("count the batch's effects: %w", err)
-			}
-		}
-		if err := s.changed(ctx, tx, b.JobID, false); err != nil {
-			return err
-		}
-		if b.ResetDone {
-			if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET done = 0, rolled_back_at = $2 WHERE id = $1`, b.JobID, now); err != nil {
-				return fmt.Errorf("reset done: %w", err)
-			}
-			if err := releaseWaiting(ctx, tx, b.JobID); err != nil {
-				return err
-			}
-		}
-		if b.Continue {
-			if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET lease_token = NULL, lease_expires_at = NULL
-				WHERE id = $1`, b.JobID); err != nil {
-				return fmt.Errorf("hand over: %w", err)
-			}
-			return s.insertRun(ctx, tx, reins.RunArgs{JobID: b.JobID, Epoch: b.Epoch, Run: b.Kind})
-		}
-		if b.StopIfPausing && res.Status == reins.StatusPausing {
-			return s.stopInBatch(ctx, tx, b.JobID, res, now)
-		}
-		return nil
+		return s.finishBatch(ctx, tx, b, res)
 	})
 	if applyFailed {
 		// Checked once the transaction is over: on SQLite it holds the one connection.
@@ -332,6 +284,138 @@ func (s *Store) CommitBatch(ctx context.Context, b *reins.Batch) (*reins.BatchRe
 		return nil, err
 	}
 	return res, nil
+}
+
+// OverlapsBatches implements reins.JobStore: a Conn whose transactions run side by side
+// says so by implementing ConcurrentTx.
+func (s *Store) OverlapsBatches() bool {
+	_, ok := s.conn.(ConcurrentTx)
+	return ok
+}
+
+// ConcurrentTx is implemented by a Conn on which several transactions may be open at once
+// (a pool of connections), so a run may begin a batch while its previous one commits.
+type ConcurrentTx interface{ ConcurrentTx() }
+
+// BeginBatch implements reins.JobStore.
+func (s *Store) BeginBatch(ctx context.Context, b *reins.Batch) (reins.PendingBatch, error) {
+	tx, err := s.conn.Begin(ctx)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	actx, cancel := context.WithCancel(ctx)
+	p := &pendingBatch{s: s, b: b, tx: tx, cancel: cancel, applied: make(chan struct{})}
+	go func() {
+		defer close(p.applied)
+		if b.Apply != nil {
+			p.n, p.err = b.Apply(actx, tx)
+		}
+	}()
+	return p, nil
+}
+
+// pendingBatch is a batch whose transaction is open while its effects go in.
+type pendingBatch struct {
+	s       *Store
+	b       *reins.Batch
+	tx      Tx
+	cancel  context.CancelFunc
+	applied chan struct{} // closed when Apply has returned n and err
+	n       int64
+	err     error
+	once    sync.Once
+}
+
+// Commit implements reins.PendingBatch.
+func (p *pendingBatch) Commit(ctx context.Context) (*reins.BatchResult, error) {
+	<-p.applied
+	defer p.cancel()
+	if p.err != nil {
+		p.rollback()
+		return nil, p.s.fencedOr(ctx, p.b, p.s.wrap(p.err))
+	}
+	res := &reins.BatchResult{Applied: p.n}
+	if err := p.s.finishBatch(ctx, p.tx, p.b, res); err != nil {
+		p.rollback()
+		return nil, p.s.wrap(err)
+	}
+	var err error
+	p.once.Do(func() { err = p.tx.Commit(ctx) })
+	if err != nil {
+		return nil, p.s.wrap(err)
+	}
+	return res, nil
+}
+
+// Abandon implements reins.PendingBatch.
+func (p *pendingBatch) Abandon() {
+	p.cancel()
+	<-p.applied
+	p.rollback()
+}
+
+func (p *pendingBatch) rollback() {
+	p.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = p.tx.Rollback(ctx)
+	})
+}
+
+// finishBatch is the end of a batch's transaction, after its effects: the fenced update of
+// the job's progress and checkpoint, and what the batch asks besides (a hand-over, the end of
+// a rollback, the acknowledgement of a PAUSE).
+func (s *Store) finishBatch(ctx context.Context, tx Tx, b *reins.Batch, res *reins.BatchResult) error {
+	now := s.Now()
+	var rateAt *time.Time
+	if b.RatePerS != nil {
+		rateAt = &now
+	}
+	var checkpoint *string // nil keeps the stored checkpoint
+	if b.Checkpoint != nil {
+		text := jsonText(b.Checkpoint)
+		checkpoint = &text
+	}
+	err := tx.QueryRow(ctx, `UPDATE reins_jobs SET done = done + $3, total = COALESCE($4, total),
+		active_ms = active_ms + $5, checkpoint = COALESCE($6, checkpoint), updated_at = $7, rate_per_s = COALESCE($9, rate_per_s),
+		rate_at = COALESCE($10, rate_at)
+		WHERE id = $1 AND run_epoch = $2 AND lease_token = $8 AND status IN `+statusList(runStatuses(b.Kind))+`
+		RETURNING status`,
+		b.JobID, b.Epoch, b.DoneDelta, b.Total, b.ActiveMillis, checkpoint, now, b.Lease,
+		b.RatePerS, rateAt).Scan(&res.Status)
+	if s.conn.IsNoRows(err) {
+		return fenced(b.JobID, b.Epoch)
+	} else if err != nil {
+		return fmt.Errorf("commit batch: %w", err)
+	}
+	if res.Applied != 0 {
+		if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET done = CASE WHEN done + $2 > 0 THEN done + $2 ELSE 0 END
+			WHERE id = $1`, b.JobID, res.Applied); err != nil {
+			return fmt.Errorf("count the batch's effects: %w", err)
+		}
+	}
+	if err := s.changed(ctx, tx, b.JobID, false); err != nil {
+		return err
+	}
+	if b.ResetDone {
+		if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET done = 0, rolled_back_at = $2 WHERE id = $1`, b.JobID, now); err != nil {
+			return fmt.Errorf("reset done: %w", err)
+		}
+		if err := releaseWaiting(ctx, tx, b.JobID); err != nil {
+			return err
+		}
+	}
+	if b.Continue {
+		if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET lease_token = NULL, lease_expires_at = NULL
+			WHERE id = $1`, b.JobID); err != nil {
+			return fmt.Errorf("hand over: %w", err)
+		}
+		return s.insertRun(ctx, tx, reins.RunArgs{JobID: b.JobID, Epoch: b.Epoch, Run: b.Kind})
+	}
+	if b.StopIfPausing && res.Status == reins.StatusPausing {
+		return s.stopInBatch(ctx, tx, b.JobID, res, now)
+	}
+	return nil
 }
 
 // stopInBatch acknowledges a PAUSE inside the transaction of the batch that found the job

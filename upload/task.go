@@ -74,6 +74,14 @@ type Rows interface {
 	Flush(ctx context.Context) (bad []*sheet.RowError, n int64, apply func(ctx context.Context, tx reins.Tx) (int64, error), err error)
 }
 
+// Overlapper is implemented by Rows whose batches' effects may go in while the batch before
+// them commits (reins.Batch.Overlap): neither Flush nor the effect reads what earlier
+// batches wrote, and an effect's rows stay as they were until it is committed or abandoned,
+// whatever Add and Flush do meanwhile for the next batch.
+type Overlapper interface {
+	Overlaps() bool
+}
+
 // Begin starts a run of an upload job: it opens the job's spool at the checkpoint and returns
 // a task that hands the sheet's records to rows. It returns reins.ErrNotReady while the file
 // is still arriving.
@@ -107,8 +115,9 @@ func Begin(ctx context.Context, store reins.UploadStore, b *blob.Store, job *rei
 		return nil, err
 	}
 	cp.Columns = r.Columns()
+	o, ok := rows.(Overlapper)
 	return &task{job: job, blob: b, params: params, cp: cp, file: f, reader: r, rows: rows,
-		offset: r.Offset(), line: r.Line()}, nil
+		offset: r.Offset(), line: r.Line(), overlap: ok && o.Overlaps()}, nil
 }
 
 // task is one run of an upload job.
@@ -116,10 +125,13 @@ type task struct {
 	job    *reins.Job
 	blob   *blob.Store
 	params Params
-	cp     Checkpoint
-	file   *os.File
-	reader *sheet.Reader
-	rows   Rows
+	// cp is the checkpoint of the last batch made: with overlapping batches the next one is
+	// made before that one commits, and goes on from it.
+	cp      Checkpoint
+	overlap bool
+	file    *os.File
+	reader  *sheet.Reader
+	rows    Rows
 	// ahead runs the reader ahead of the batches, from the first Next.
 	ahead *readAhead
 	// offset and line are the reader's position after the last record a batch took.
@@ -177,14 +189,13 @@ func (t *task) Next(ctx context.Context, limit int) (*reins.Batch, bool, error) 
 	if err != nil {
 		return nil, false, err
 	}
-	return &reins.Batch{DoneDelta: n, Checkpoint: raw, Apply: apply}, last, nil
+	// A batch the engine does not commit ends the run, and the next run starts from the
+	// stored checkpoint: the next batch goes on from this one.
+	t.cp = next
+	return &reins.Batch{DoneDelta: n, Checkpoint: raw, Apply: apply, Overlap: t.overlap}, last, nil
 }
 
-func (t *task) Committed(b *reins.Batch) {
-	var cp Checkpoint
-	_ = json.Unmarshal(b.Checkpoint, &cp)
-	t.cp = cp
-}
+func (t *task) Committed(*reins.Batch) {}
 
 func (t *task) Close(outcome reins.Outcome) error {
 	if t.ahead != nil {
