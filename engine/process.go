@@ -190,7 +190,7 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) (err err
 			}
 			f.began = time.Now()
 		} else {
-			f.p = &commitLater{store: e.store, ctx: cur.Context(), b: b}
+			f.p = &commitLater{store: e.store, b: b}
 		}
 		flight = append(flight, f)
 		// Settle the batches before this one, and this one too unless its effects may go on
@@ -224,7 +224,6 @@ type inFlight struct {
 // commitLater is a batch that does not overlap: it commits, effects and all, when settled.
 type commitLater struct {
 	store reins.Store
-	ctx   context.Context
 	b     *reins.Batch
 }
 
