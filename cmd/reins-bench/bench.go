@@ -36,6 +36,8 @@ type bench struct {
 	pprof bool // the servers serve pprof (--cpuprofile, and reins serve has --pprof-addr)
 
 	seeded int64 // the demo customers in the table now
+	// noCheckpoint is set once CHECKPOINT was refused (checkpoint).
+	noCheckpoint bool
 
 	// Figures that later ones compare against.
 	exportRows  rowset        // the baseline export's rows, at --rows
