@@ -126,6 +126,7 @@ func (b *bench) exportVsCopy(ctx context.Context, r dateRange, withOrdered bool,
 	b.logf("warm-up done; COPY wrote %s bytes, %s", count(out.rows.bytes), out.rows)
 
 	for i := range b.opts.repeat {
+		b.checkpoint(ctx)
 		c0 := b.cpu()
 		d, n, err := b.copyTo(ctx, baselineFile, copyToSQL(r, false))
 		c1 := b.cpu()
@@ -138,6 +139,7 @@ func (b *bench) exportVsCopy(ctx context.Context, r dateRange, withOrdered bool,
 		out.copies = append(out.copies, d)
 		out.copyCPU.add(c1.sub(c0))
 		if withOrdered {
+			b.checkpoint(ctx)
 			d, _, err := b.copyTo(ctx, baselineFile, copyToSQL(r, true))
 			if err != nil {
 				return nil, err
@@ -146,6 +148,7 @@ func (b *bench) exportVsCopy(ctx context.Context, r dateRange, withOrdered bool,
 		}
 
 		last := i == b.opts.repeat-1
+		b.checkpoint(ctx)
 		stop := func() {}
 		if last {
 			b.srv.resetPeak()

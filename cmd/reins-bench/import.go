@@ -132,8 +132,9 @@ func (b *bench) removeImported(ctx context.Context, maxID, rows int64) error {
 	return nil
 }
 
-// checkpoint makes Postgres write a checkpoint before a timed import, so that no side of the
-// comparison starts part-way through a checkpoint cycle. An import of 1M rows writes about
+// checkpoint makes Postgres write a checkpoint before a timed run (an import or an export,
+// of either side), so that no run starts part-way through a checkpoint cycle or shares the
+// disk with one Postgres started after a reseed. An import of 1M rows writes about
 // 500 MB of WAL (every page it touches first logged whole after a checkpoint), near the
 // volume at which Postgres starts a checkpoint by itself (max_wal_size ÷ 1.9 by default);
 // one started in the middle of a run logs the pages written after it whole again, and made

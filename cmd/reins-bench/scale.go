@@ -111,6 +111,7 @@ func (b *bench) benchScales(ctx context.Context) error {
 func (b *bench) scaleExport(ctx context.Context, n int64) error {
 	baselineFile := filepath.Join(b.tmp, "copy-export.csv")
 	defer os.Remove(baselineFile)
+	b.checkpoint(ctx)
 	d, wrote, err := b.copyTo(ctx, baselineFile, copyToSQL(fullRange, false))
 	if err != nil {
 		return err
@@ -122,6 +123,7 @@ func (b *bench) scaleExport(ctx context.Context, n int64) error {
 	if err != nil {
 		return err
 	}
+	b.checkpoint(ctx)
 	b.srv.resetPeak()
 	stop := b.profile(ctx, fmt.Sprintf("scale-export-%d", n))
 	id, t, err := b.exportOnce(ctx, fullRange, n)
