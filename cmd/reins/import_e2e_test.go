@@ -113,9 +113,8 @@ func TestImportE2E(t *testing.T) {
 			if rows != n || emails != n || done.Progress.Done != n || done.Progress.Total == nil || *done.Progress.Total != n {
 				t.Fatalf("imported %d rows, %d distinct emails, done=%d total=%v; want %d", rows, emails, done.Progress.Done, done.Progress.Total, n)
 			}
-			if !spoolGone(t, m, id) {
-				t.Fatal("the spool outlived the import")
-			}
+			// The run removes the spool as it ends, just after the COMPLETED it wrote.
+			c.waitFor(id, "the completed import's spool removed", func(jobStatus) bool { return spoolGone(t, m, id) })
 		})
 		t.Run("RevokeAtHalf", func(t *testing.T) {
 			c := newClient(t, m.Addr())
