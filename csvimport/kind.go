@@ -96,9 +96,9 @@ type rows struct {
 	job       uuid.UUID
 	now       time.Time
 	customers []reins.Customer
-	// spare is the array of the batch before the last one flushed: the engine settles a
-	// batch before it begins the one after the next (at most two are in flight, the one
-	// committing and the one whose rows go in), so batches take turns with two arrays.
+	// spare is the array of the batch flushed last, whose rows may still be going in while
+	// the next batch fills customers: the engine settles a batch before it makes the one
+	// after the next (at most two are in flight), so batches take turns with two arrays.
 	spare []reins.Customer
 	// reserve, where the store overlaps batches, gives each batch its ids as it is made, in
 	// the file's order (reins.CustomerIDReserver).

@@ -72,30 +72,26 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) (err err
 	// batch's effects go in as the batch before it commits (reins.Batch.Overlap). Whatever
 	// is left when the run ends is rolled back.
 	var flight []*inFlight
-	defer func() {
-		for _, f := range flight {
-			f.p.Abandon()
-		}
-	}()
 	abandon := func() {
 		for _, f := range flight {
 			f.p.Abandon()
 		}
 		flight = nil
 	}
+	defer abandon()
 	// settle commits the oldest batch in flight and does what its commit calls for. It
-	// returns goOn, parked (the run parked after a PAUSE and a RESUME let it go on: read
-	// afresh), or end with the run's error.
-	settle := func() (step, error) {
+	// reports whether the run ends, and with what error; a run that parked after a PAUSE and
+	// was resumed goes on.
+	settle := func() (bool, error) {
 		f := flight[0]
 		flight = flight[1:]
 		hctx := cur.Context()
 		res, err := f.p.Commit(hctx)
 		if isFenced(err) {
 			abandon()
-			return end, e.stop(hctx, cur, &outcome)
+			return true, e.stop(hctx, cur, &outcome)
 		} else if err != nil {
-			return end, err
+			return true, err
 		}
 		b := f.b
 		task.Committed(b)
@@ -110,7 +106,7 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) (err err
 		doneInRun += b.DoneDelta
 
 		if f.last {
-			return end, e.complete(hctx, cur, &outcome)
+			return true, e.complete(hctx, cur, &outcome)
 		}
 		if res.Status == reins.StatusPaused {
 			// The batch in flight when PAUSE came is in, and its commit acknowledged the
@@ -119,14 +115,14 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) (err err
 			e.notify(hctx, cur.job.ID)
 			if len(flight) > 0 {
 				abandon()
-				return end, nil
+				return true, nil
 			}
 			if own == nil || !detach() {
-				return end, nil // a throttled run reads nothing ahead; or the hold already ended
+				return true, nil // a throttled run reads nothing ahead; or the hold already ended
 			}
 			next, err := e.park(tctx, cur, done, own)
 			if next == nil || err != nil {
-				return end, err
+				return true, err
 			}
 			if cur != h {
 				cur.Close()
@@ -134,30 +130,30 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) (err err
 			cur = next
 			detach = context.AfterFunc(cur.Context(), cancelTask)
 			last = time.Now() // the run budget goes on counting: River bounds the run by it
-			return parked, nil
+			return false, nil
 		}
 		if res.Status == reins.StatusPausing {
 			// PAUSING but not acknowledged by the batch: stop and acknowledge now.
 			abandon()
-			return end, e.stop(hctx, cur, &outcome)
+			return true, e.stop(hctx, cur, &outcome)
 		}
 		var wait time.Duration
 		if rate > 0 {
 			wait = time.Until(start.Add(time.Duration(float64(doneInRun) / float64(rate) * float64(time.Second))))
 		}
 		if stop, err := e.waitBetweenBatches(hctx, cur, wait); err != nil {
-			return end, err
+			return true, err
 		} else if stop {
 			abandon()
-			return end, e.stop(hctx, cur, &outcome)
+			return true, e.stop(hctx, cur, &outcome)
 		}
-		return goOn, nil
+		return false, nil
 	}
 	overlap := rate == 0 && e.store.OverlapsBatches()
 	for {
 		if time.Since(start) >= e.cfg.RunBudget || e.draining() {
 			for len(flight) > 0 {
-				if st, err := settle(); st == end {
+				if ended, err := settle(); ended {
 					return err
 				}
 			}
@@ -196,21 +192,12 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) (err err
 		// Settle the batches before this one, and this one too unless its effects may go on
 		// going in while the next batch is read and begun.
 		for len(flight) > 0 && !(overlapped && !lastBatch && len(flight) == 1) {
-			if st, err := settle(); st == end {
+			if ended, err := settle(); ended {
 				return err
 			}
 		}
 	}
 }
-
-// step is what a run does after it settles a batch.
-type step int
-
-const (
-	goOn   step = iota // read the next batch
-	parked             // it parked after a PAUSE and goes on under a new hold
-	end                // the run ends
-)
 
 // inFlight is a batch begun and not yet settled.
 type inFlight struct {

@@ -41,11 +41,8 @@ type heldImportTask struct {
 
 func (t *heldImportTask) Next(ctx context.Context, limit int) (*reins.Batch, bool, error) {
 	if t.kind.batches.Add(1) == t.kind.holdAt {
-		close(t.kind.held)
-		select {
-		case <-t.kind.release:
-		case <-ctx.Done():
-			return nil, false, ctx.Err()
+		if err := holdUntil(ctx, t.kind.held, t.kind.release); err != nil {
+			return nil, false, err
 		}
 	}
 	return t.Task.Next(ctx, limit)

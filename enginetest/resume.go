@@ -280,12 +280,20 @@ func (t *limitsTask) Next(ctx context.Context, limit int) (*reins.Batch, bool, e
 	hold := t.run == 0 && len(t.kind.limits[t.run]) == t.kind.holdAt
 	t.kind.mu.Unlock()
 	if hold {
-		close(t.kind.held)
-		select {
-		case <-t.kind.release:
-		case <-ctx.Done():
-			return nil, false, ctx.Err()
+		if err := holdUntil(ctx, t.kind.held, t.kind.release); err != nil {
+			return nil, false, err
 		}
 	}
 	return t.Task.Next(ctx, limit)
+}
+
+// holdUntil says it holds (closes held), then waits for release or the end of ctx.
+func holdUntil(ctx context.Context, held, release chan struct{}) error {
+	close(held)
+	select {
+	case <-release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

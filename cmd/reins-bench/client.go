@@ -232,13 +232,8 @@ func (c *client) wait(ctx context.Context, id string, timeout time.Duration, wha
 		if done(st) {
 			return st, nil
 		}
-		switch st.JobStatus {
-		case "FAILED", "REVOKED", "COMPLETED":
-			msg := ""
-			if st.Error != nil {
-				msg = ": " + *st.Error
-			}
-			return st, fmt.Errorf("job %s ended %s%s while waiting for %s", id, st.JobStatus, msg, what)
+		if err := endedBefore(id, what, st); err != nil {
+			return st, err
 		}
 		select {
 		case <-ctx.Done():
@@ -246,6 +241,20 @@ func (c *client) wait(ctx context.Context, id string, timeout time.Duration, wha
 		case <-tick.C:
 		}
 	}
+}
+
+// endedBefore is the error for a job that ended (FAILED, REVOKED, or COMPLETED when that
+// was not what the wait was for) before what a wait waited for, or nil while it has not.
+func endedBefore(id, what string, st jobStatus) error {
+	switch st.JobStatus {
+	case "FAILED", "REVOKED", "COMPLETED":
+		msg := ""
+		if st.Error != nil {
+			msg = ": " + *st.Error
+		}
+		return fmt.Errorf("job %s ended %s%s while waiting for %s", id, st.JobStatus, msg, what)
+	}
+	return nil
 }
 
 // waitCompleted follows the job's event stream until it is COMPLETED. The stream tells the
@@ -290,13 +299,8 @@ func (c *client) follow(ctx context.Context, id string, timeout time.Duration, w
 		if done(st) {
 			return st, nil
 		}
-		switch st.JobStatus {
-		case "FAILED", "REVOKED", "COMPLETED":
-			msg := ""
-			if st.Error != nil {
-				msg = ": " + *st.Error
-			}
-			return st, fmt.Errorf("job %s ended %s%s while waiting for %s", id, st.JobStatus, msg, what)
+		if err := endedBefore(id, what, st); err != nil {
+			return st, err
 		}
 	}
 	if ctx.Err() != nil {

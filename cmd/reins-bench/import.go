@@ -137,9 +137,10 @@ func (b *bench) removeImported(ctx context.Context, maxID, rows int64) error {
 // disk with one Postgres started after a reseed. An import of 1M rows writes about
 // 500 MB of WAL (every page it touches first logged whole after a checkpoint), near the
 // volume at which Postgres starts a checkpoint by itself (max_wal_size ÷ 1.9 by default);
-// one started in the middle of a run logs the pages written after it whole again, and made
-// runs of the same import take 5.0 s or 6.6–6.8 s by chance, on either side. Without the
-// right (superuser or pg_checkpoint) it says so once and goes on.
+// one started in the middle of a run logs the pages written after it whole again, on
+// either side, by chance. It narrows the import's spread but does not end it
+// (docs/benchmarks.md, step 3). Without the right (superuser or pg_checkpoint) it says so
+// once and goes on.
 func (b *bench) checkpoint(ctx context.Context) {
 	if b.noCheckpoint {
 		return
