@@ -10,6 +10,12 @@ const (
 	aheadChunks = 16
 )
 
+// aheadPages is how many pages an export reads ahead at once, each in its own transaction
+// on a connection of its own: two keep two database backends busy, so the database's
+// share of an export runs on two cores instead of one (docs/benchmarks.md, "Export: two
+// pages read ahead").
+const aheadPages = 2
+
 // aheadPipe carries a page read ahead from its read to the run, which alone writes the part
 // (task.readAheadOf). A nil chunk says "drop what came so far" (the read starts the page
 // again). Chunks the run has written go back to be filled again.

@@ -65,13 +65,13 @@ func (s *formulaScan) scan(p []byte) {
 				st = inQuoted
 			}
 		case inBare:
-			j := bytes.IndexAny(p[i:], ",\n")
-			if j < 0 {
-				i = len(p)
-				continue
+			// A plain loop: cells are short, and bytes.IndexAny builds its set on every call.
+			for i < len(p) && p[i] != ',' && p[i] != '\n' {
+				i++
 			}
-			i += j
-			st = cellStart
+			if i < len(p) {
+				st = cellStart
+			}
 		case inQuoted:
 			j := bytes.IndexByte(p[i:], '"')
 			if j < 0 {

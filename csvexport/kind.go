@@ -157,15 +157,16 @@ type task struct {
 	out     *countingWriter
 	w       *bufio.Writer
 
-	// readAhead says whether the next page is read while the last one commits; ahead is
-	// that read, when one is under way or done and not yet taken, and stopAhead cancels it.
+	// readAhead says whether the next pages are read while the last one commits; aheads
+	// are those reads, in the walk's order, under way or done and not yet taken (at most
+	// aheadPages), and stopAhead cancels them.
 	readAhead bool
 	// scanFormulas says whether formulas are found in Go rather than by the database.
 	scanFormulas bool
-	ahead        *page
+	aheads       []*page
 	aheadCtx     context.Context
 	stopAhead    context.CancelFunc
-	spare        chan []byte // the chunks of the last page read ahead, for the next
+	spare        chan []byte // the chunks of pages read ahead and taken, for the next
 
 	// counted delivers the count run alongside the first pages (countAside), once, and
 	// stopCount cancels it.
@@ -270,25 +271,27 @@ func (t *task) openPart() error {
 	return nil
 }
 
-// Next takes the page the walk has read ahead, or reads it now, then starts reading the
-// page after it (when the store allows reads alongside the run's other statements) before
-// syncing the part and returning the batch: so the next page's COPY runs while this batch
-// is synced and committed, and the walk's reads follow one another with hardly a gap.
+// Next takes the first page the walk has read ahead, or reads it now, then starts reading
+// the pages after it, up to aheadPages of them at once (when the store allows reads
+// alongside the run's other statements), before syncing the part and returning the batch:
+// so the next pages' COPYs run while this batch is synced and committed, side by side on
+// connections of their own, and the walk's reads follow one another with hardly a gap.
 //
-// The read ahead goes into memory (readAheadOf) and reaches the part file only when this
+// A read ahead goes into memory (readAheadOf) and reaches the part file only when this
 // method takes it, after the batch before it committed: a run that stops (a PAUSE
 // acknowledged by its batch's commit, a REVOKE, a fence) leaves the part exactly as
 // committed (docs/architecture.md, "The export's files"). A page written here whose batch
-// then fails to commit lies past the part's committed size, where no reader looks. Pages
-// are read in order, each from where the one before ended, exactly as without the read
-// ahead: the rows and bytes of the file are the same.
+// then fails to commit lies past the part's committed size, where no reader looks. Each
+// page covers the ids from where the one before it ends, and pages are taken in that
+// order, exactly as without reading ahead: the rows and bytes of the file are the same.
 func (t *task) Next(ctx context.Context, limit int) (*reins.Batch, bool, error) {
 	if t.span == 0 {
 		t.span = int64(limit)
 	}
-	p := t.ahead
-	t.ahead = nil
-	if p == nil {
+	var p *page
+	if len(t.aheads) > 0 {
+		p, t.aheads = t.aheads[0], t.aheads[1:]
+	} else {
 		p = t.read(ctx, t.cp.AfterID, limit)
 		p.run()
 	}
@@ -312,8 +315,15 @@ func (t *task) Next(ctx context.Context, limit int) (*reins.Batch, bool, error) 
 		if t.stopAhead == nil {
 			t.aheadCtx, t.stopAhead = context.WithCancel(ctx)
 		}
-		t.ahead = t.readAheadOf(t.aheadCtx, p.upto, limit)
-		go t.ahead.run()
+		from := p.upto
+		if n := len(t.aheads); n > 0 {
+			from = t.aheads[n-1].upto
+		}
+		for len(t.aheads) < aheadPages && from < t.cp.EndID {
+			a := t.readAheadOf(t.aheadCtx, from, limit)
+			go a.run()
+			t.aheads, from = append(t.aheads, a), a.upto
+		}
 	}
 	// The checkpoint about to commit counts these bytes: they must survive the node
 	// crashing, not only this process.
@@ -383,6 +393,9 @@ func (t *task) read(ctx context.Context, after int64, limit int) *page {
 // leaves the part exactly as committed, and the read, cancelled by Close, changes nothing.
 func (t *task) readAheadOf(ctx context.Context, after int64, limit int) *page {
 	p := &page{after: after, upto: min(after+t.span, t.cp.EndID), limit: limit, done: make(chan struct{})}
+	if t.spare == nil {
+		t.spare = make(chan []byte, aheadPages*aheadChunks+2)
+	}
 	p.pipe = newAheadPipe(ctx, t.spare)
 	p.run = func() {
 		defer close(p.done)
@@ -493,11 +506,11 @@ func (t *task) Close(outcome reins.Outcome) error {
 		t.stopCount()
 	}
 	if t.stopAhead != nil {
-		// A page read ahead whose batch will not commit: stop it, and let it end before the
-		// part is closed or deleted.
+		// Pages read ahead whose batches will not commit: stop them, and let them end before
+		// the part is closed or deleted.
 		t.stopAhead()
-		if t.ahead != nil {
-			<-t.ahead.done
+		for _, a := range t.aheads {
+			<-a.done
 		}
 	}
 	if outcome == reins.Abandoned {
