@@ -95,7 +95,12 @@ func (k *Kind) Present(job *reins.Job) map[string]any {
 	if job.Status == reins.StatusCompleted {
 		out["result"] = map[string]string{"url": "/api/v1/jobs/" + job.ID.String() + "/result"}
 	}
-	if _, cp, err := decode(job); err == nil && cp.Estimate != nil {
+	// Only the estimate: every job-status answer comes here, and decoding the whole
+	// checkpoint and the params was a quarter of its time in the server under load.
+	var cp struct {
+		Estimate *int64 `json:"estimate"`
+	}
+	if err := json.Unmarshal(job.Checkpoint, &cp); err == nil && cp.Estimate != nil {
 		out["estimated_rows"] = *cp.Estimate
 	}
 	return out
