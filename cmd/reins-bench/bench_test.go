@@ -20,7 +20,7 @@ func TestBenchSmall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the harness builds and runs reins")
 	}
-	args := []string{"--database-url", dsn, "--rows", "4000", "--repeat", "1", "--cycles", "2",
+	args := []string{"--database-url", dsn, "--rows", "4000", "--repeat", "2", "--cycles", "2",
 		"--big-rows", "5000", "--scales", "2000,4000", "--status-rate", "200", "--status-for", "1s",
 		"--job-timeout", "2m", "--timeout", "5m"}
 	rows := []string{

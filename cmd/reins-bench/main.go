@@ -64,7 +64,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Int64Var(&o.rows, "rows", 1_000_000, "customers to seed, export and import")
 	fs.IntVar(&o.batchSize, "batch-size", 0, "passed to reins serve --batch-size; 0 keeps its default")
 	fs.IntVar(&o.workers, "workers", 0, "passed to reins serve --workers; 0 keeps its default")
-	fs.IntVar(&o.repeat, "repeat", 3, "timed runs of each export/import figure (the median is reported)")
+	fs.IntVar(&o.repeat, "repeat", 5, "timed runs of each export/import figure (the median is reported)")
 	fs.IntVar(&o.cycles, "cycles", 20, "PAUSE/RESUME cycles in the pause figures")
 	fs.Int64Var(&o.bigRows, "big-rows", 5_000_000, "rows seeded for the export of a 20% date range; 0 skips that figure")
 	scales := fs.String("scales", "100000,1000000,10000000", "comma-separated sizes for the cost-per-row and peak-RSS figures (export and import at each); empty or 0 skips them")

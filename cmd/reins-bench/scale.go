@@ -84,7 +84,7 @@ func (b *bench) benchScales(ctx context.Context) error {
 				return err
 			}
 			b.logf("== export at %s rows", count(n))
-			if err := b.scaleExport(ctx, n); err != nil {
+			if err := b.scaleExport(ctx, n, b.scaleRuns(n)); err != nil {
 				return fmt.Errorf("export at %s rows: %w", count(n), err)
 			}
 		}
@@ -93,11 +93,11 @@ func (b *bench) benchScales(ctx context.Context) error {
 				return err
 			}
 			b.logf("== import at %s rows", count(n))
-			c, err := b.importVsCopy(ctx, n, 1, fmt.Sprintf("scale-import-%d", n), k < len(sizes)-1)
+			c, err := b.importVsCopy(ctx, n, b.scaleRuns(n), fmt.Sprintf("scale-import-%d", n), k < len(sizes)-1)
 			if err != nil {
 				return fmt.Errorf("import at %s rows: %w", count(n), err)
 			}
-			b.noteScale("import", n, c.reins[0], c.copies[0], c.peak, c.size)
+			b.noteScale("import", n, median(c.reins), median(c.copies), c.peak, c.size)
 		}
 	}
 	if len(b.opts.scales) > 0 {
@@ -106,45 +106,65 @@ func (b *bench) benchScales(ctx context.Context) error {
 	return nil
 }
 
-// scaleExport times one COPY TO and one Reins export of all n rows (the COPY first, which
-// also warms the cache), checks the result's rows, and keeps the server's peak RSS.
-func (b *bench) scaleExport(ctx context.Context, n int64) error {
+// scaleRuns is how many alternating runs of each side a scale figure makes at n rows:
+// --repeat below --rows, whose runs are short enough (0.1-0.8 s at 100k) for one hiccup of
+// a shared machine to move a single run by half; one above it, whose runs last long enough
+// to average such hiccups out (docs/benchmarks.md, step 7).
+func (b *bench) scaleRuns(n int64) int {
+	if n < b.opts.rows {
+		return max(1, b.opts.repeat)
+	}
+	return 1
+}
+
+// scaleExport times runs alternating COPY TOs and Reins exports of all n rows (each COPY
+// first, which also warms the cache), checks every result's rows, and keeps the medians
+// and the highest of the server's peak RSS.
+func (b *bench) scaleExport(ctx context.Context, n int64, runs int) error {
 	baselineFile := filepath.Join(b.tmp, "copy-export.csv")
 	defer os.Remove(baselineFile)
-	b.checkpoint(ctx)
-	d, wrote, err := b.copyTo(ctx, baselineFile, copyToSQL(fullRange, false))
-	if err != nil {
-		return err
+	var copies, reins []time.Duration
+	var peak int64
+	for i := range runs {
+		b.checkpoint(ctx)
+		d, wrote, err := b.copyTo(ctx, baselineFile, copyToSQL(fullRange, false))
+		if err != nil {
+			return err
+		}
+		if wrote != n {
+			return fmt.Errorf("COPY TO wrote %d rows, want %d", wrote, n)
+		}
+		want, err := readRowset(baselineFile)
+		if err != nil {
+			return err
+		}
+		b.checkpoint(ctx)
+		b.srv.resetPeak()
+		stop := func() {}
+		if i == runs-1 {
+			stop = b.profile(ctx, fmt.Sprintf("scale-export-%d", n))
+		}
+		id, t, err := b.exportOnce(ctx, fullRange, n)
+		stop()
+		if err != nil {
+			return err
+		}
+		_, p, err := b.srv.memory()
+		if err != nil {
+			return err
+		}
+		same, err := b.checkResult(ctx, id, want)
+		if err != nil {
+			return err
+		}
+		if !same {
+			b.report.check(false)
+			b.report.note("scale export at %s rows: the result did NOT hold exactly COPY's rows", count(n))
+		}
+		copies, reins, peak = append(copies, d), append(reins, t), max(peak, p)
+		b.logf("export at %s rows, run %d: COPY %s, Reins %s (%.2fx), peak RSS %s MB", count(n), i+1, secs(d), secs(t), ratio(t, d), mb(p))
 	}
-	if wrote != n {
-		return fmt.Errorf("COPY TO wrote %d rows, want %d", wrote, n)
-	}
-	want, err := readRowset(baselineFile)
-	if err != nil {
-		return err
-	}
-	b.checkpoint(ctx)
-	b.srv.resetPeak()
-	stop := b.profile(ctx, fmt.Sprintf("scale-export-%d", n))
-	id, t, err := b.exportOnce(ctx, fullRange, n)
-	stop()
-	if err != nil {
-		return err
-	}
-	_, peak, err := b.srv.memory()
-	if err != nil {
-		return err
-	}
-	same, err := b.checkResult(ctx, id, want)
-	if err != nil {
-		return err
-	}
-	if !same {
-		b.report.check(false)
-		b.report.note("scale export at %s rows: the result did NOT hold exactly COPY's rows", count(n))
-	}
-	b.noteScale("export", n, t, d, peak, 0)
-	b.logf("export at %s rows: COPY %s, Reins %s (%.2fx), peak RSS %s MB", count(n), secs(d), secs(t), ratio(t, d), mb(peak))
+	b.noteScale("export", n, median(reins), median(copies), peak, 0)
 	return nil
 }
 
@@ -232,7 +252,7 @@ func (b *bench) reportScales() {
 			pass:     passMark(slices.Max(peaks) <= rssLimit && spread <= rssFlat),
 		})
 	}
-	b.report.note("scales: each size's export and import is one run (at --rows, the median run of the export and import figures); the export's COPY runs first and warms the cache; peak RSS is the server's VmHWM over the Reins run, reset before it through /proc/<pid>/clear_refs, in a server started afresh for these figures and warmed by one untimed export (the 1M-row ones come from the export and import figures, early in the run)")
+	b.report.note("scales: each size's export and import is the median of %d alternating runs of each side below --rows and one run above it (at --rows, the median run of the export and import figures); the export's COPY runs first and warms the cache; peak RSS is the server's VmHWM over the Reins run, reset before it through /proc/<pid>/clear_refs, in a server started afresh for these figures and warmed by one untimed export (the 1M-row ones come from the export and import figures, early in the run)", max(1, b.opts.repeat))
 }
 
 func nsList(xs []float64) string {
