@@ -101,13 +101,43 @@ func checkEmail(v string) string {
 
 // PlausibleEmail catches the mistakes a swapped or shifted column makes, and addresses a
 // spreadsheet would run as a formula; it does not try to implement RFC 5322.
+//
+// An ASCII address, nearly every one, is checked in one pass over its bytes; one with other
+// characters goes to plausibleEmail, whose answer it is for every string (TestPlausibleEmail).
+// Every imported row comes here: the Unicode space test was 6% of the server's CPU in a
+// 1M-row import's profile; BenchmarkPlausibleEmail: 48-54 ns against 122-146 ns.
 func PlausibleEmail(v string) bool {
-	if strings.IndexFunc(v, unicode.IsSpace) >= 0 || strings.Count(v, "@") != 1 || reins.IsFormula(v) {
+	at := -1
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c >= utf8.RuneSelf:
+			return plausibleEmail(v)
+		case c == '@':
+			if at >= 0 {
+				return false // two @
+			}
+			at = i
+		case c == ' ' || '\t' <= c && c <= '\r':
+			return false // unicode.IsSpace's ASCII spaces
+		}
+	}
+	return at >= 0 && emailParts(v, at)
+}
+
+// plausibleEmail is PlausibleEmail for any string.
+func plausibleEmail(v string) bool {
+	if strings.IndexFunc(v, unicode.IsSpace) >= 0 || strings.Count(v, "@") != 1 {
 		return false
 	}
-	local, domain, _ := strings.Cut(v, "@")
+	return emailParts(v, strings.IndexByte(v, '@'))
+}
+
+// emailParts checks an address whose one @ is at at: a local part, and a domain with a dot
+// neither first nor last; and no formula.
+func emailParts(v string, at int) bool {
+	domain := v[at+1:]
 	dot := strings.IndexByte(domain, '.')
-	return local != "" && dot > 0 && !strings.HasSuffix(domain, ".")
+	return at > 0 && dot > 0 && !strings.HasSuffix(domain, ".") && !reins.IsFormula(v)
 }
 
 func parseAge(v string) (int, bool) {
