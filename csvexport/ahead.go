@@ -11,10 +11,16 @@ const (
 )
 
 // aheadPages is how many pages an export reads ahead at once, each in its own transaction
-// on a connection of its own: two keep two database backends busy, so the database's
-// share of an export runs on two cores instead of one (docs/benchmarks.md, "Export: two
-// pages read ahead").
-const aheadPages = 2
+// on a connection of its own: the database's share of an export then runs on every core,
+// and one page's waits (its round trips, a buffer read) hide behind the others' work.
+// aheadReads bounds the reads ahead of all of a process's exports together, which the
+// database pool must leave room for (postgres.Open). On a 2-core machine a 1M-row export
+// took 1.19-1.20 times COPY's time with 2 pages ahead, 1.08-1.14 with 3 and 0.91-1.04 with 4
+// (docs/benchmarks.md, "Export: pages read ahead side by side").
+const (
+	aheadPages = 4
+	aheadReads = 8
+)
 
 // aheadPipe carries a page read ahead from its read to the run, which alone writes the part
 // (task.readAheadOf). A nil chunk says "drop what came so far" (the read starts the page

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"sync"
 
 	"github.com/google/uuid"
 
@@ -52,6 +53,17 @@ type Kind struct {
 	// ConfirmOver is the server's guard (--export-confirm-over): an export estimated above
 	// this many rows waits for CONFIRM. 0 turns it off.
 	ConfirmOver int64
+
+	slotsOnce sync.Once
+	slots     chan struct{} // aheadReads tokens, shared by the kind's runs (aheadSlots)
+}
+
+// aheadSlots returns the tokens every page read ahead holds while it reads: at most
+// aheadReads reads ahead at once in the process, whatever the exports running, so that they
+// leave the database pool's connections to the API and the other runs.
+func (k *Kind) aheadSlots() chan struct{} {
+	k.slotsOnce.Do(func() { k.slots = make(chan struct{}, aheadReads) })
+	return k.slots
 }
 
 var _ reins.Kind = (*Kind)(nil)
@@ -324,7 +336,7 @@ func (t *task) Next(ctx context.Context, limit int) (*reins.Batch, bool, error) 
 		if n := len(t.aheads); n > 0 {
 			from = t.aheads[n-1].upto
 		}
-		for len(t.aheads) < aheadPages && from < t.cp.EndID {
+		for len(t.aheads) < aheadPages && from < t.cp.EndID && t.takeSlot() {
 			a := t.readAheadOf(t.aheadCtx, from, limit)
 			go a.run()
 			t.aheads, from = append(t.aheads, a), a.upto
@@ -404,6 +416,7 @@ func (t *task) readAheadOf(ctx context.Context, after int64, limit int) *page {
 	p.pipe = newAheadPipe(ctx, t.spare)
 	p.run = func() {
 		defer close(p.done)
+		defer t.releaseSlot()
 		defer close(p.pipe.chunks)
 		p.rows, p.err = t.readPage(ctx, p.pipe, p.pipe.reset, p.after, p.upto)
 		if p.err == nil {
@@ -412,6 +425,20 @@ func (t *task) readAheadOf(ctx context.Context, after int64, limit int) *page {
 	}
 	return p
 }
+
+// takeSlot takes a token for a read ahead, if one is free: otherwise the page is read ahead
+// at a later batch, or read when it is the next.
+func (t *task) takeSlot() bool {
+	select {
+	case t.kind.aheadSlots() <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// releaseSlot gives back the token of a read ahead that has ended.
+func (t *task) releaseSlot() { <-t.kind.aheadSlots() }
 
 // take writes a page read ahead to the part as its chunks come, until its read ends.
 func (t *task) take(p *page) error {

@@ -54,9 +54,11 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		return nil, reins.Errorf(reins.EINVALID, "database url: %v", err)
 	}
 	// A run overlapping its batches holds two connections (docs/architecture.md,
-	// "Overlapping batches"); the API, the heartbeats and River need theirs besides.
-	if cfg.MaxConns < 16 {
-		cfg.MaxConns = 16
+	// "Overlapping batches"), the exports' pages read ahead up to eight together
+	// (csvexport's aheadReads); the API, the heartbeats and River need theirs besides. A
+	// pool_max_conns in the URL above this is kept.
+	if cfg.MaxConns < 24 {
+		cfg.MaxConns = 24
 	}
 	cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
 		registerUUID(c.TypeMap())
