@@ -15,10 +15,12 @@ const (
 // and one page's waits (its round trips, a buffer read) hide behind the others' work.
 // aheadReads bounds the reads ahead of all of a process's exports together, which the
 // database pool must leave room for (postgres.Open). On a 2-core machine a 1M-row export
-// took 1.19-1.20 times COPY's time with 2 pages ahead, 1.08-1.14 with 3 and 0.91-1.04 with 4
-// (docs/benchmarks.md, "Export: pages read ahead side by side").
+// took 1.19-1.21 times COPY's time with 2 pages ahead, 1.04-1.14 with 3 and 0.91-1.06 with
+// 4; but with 4 the reads crowd out the commit that answers a PAUSE (p99 of 20 PAUSEs
+// mid-export 52-141 ms, against 39-61 ms with 3) (docs/benchmarks.md, "Export: pages read
+// ahead side by side").
 const (
-	aheadPages = 4
+	aheadPages = 3
 	aheadReads = 8
 )
 

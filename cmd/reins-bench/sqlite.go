@@ -38,7 +38,8 @@ func sqlite3(ctx context.Context, db, script string) (string, error) {
 // benchSQLite is the embedded store's figure: Reins on SQLite (`reins serve --data-dir`,
 // no database URL) exporting and importing --sqlite-rows rows, against the sqlite3 shell
 // doing the same: `.mode csv` / `.output` of the same rows, and `.import` into an identical
-// table holding the same seeded rows. One timed run of each, after a warm-up of the export.
+// table holding the same seeded rows. The export: --repeat alternating runs of each after a
+// warm-up of each, medians compared; the import: one run of each.
 func (b *bench) benchSQLite(ctx context.Context) error {
 	if _, err := exec.LookPath("sqlite3"); err != nil {
 		return errors.New("the SQLite figures need the sqlite3 shell (Debian: apt-get install sqlite3), or --skip-sqlite")
@@ -100,20 +101,32 @@ func (b *bench) benchSQLite(ctx context.Context) error {
 	if _, _, err := b.exportOnce(ctx, fullRange, n); err != nil {
 		return fmt.Errorf("warm-up: %w", err)
 	}
-	shellT, err := shellExport()
-	if err != nil {
-		return err
+	// Alternating runs, as on Postgres: one of each moves by a third from run to run here.
+	var shellTs, reinsTs []time.Duration
+	same := true
+	for i := range b.opts.repeat {
+		shellT, err := shellExport()
+		if err != nil {
+			return err
+		}
+		stop := func() {}
+		if i == b.opts.repeat-1 {
+			stop = b.profile(ctx, "sqlite-export")
+		}
+		id, reinsT, err := b.exportOnce(ctx, fullRange, n)
+		stop()
+		if err != nil {
+			return err
+		}
+		ok, err := b.checkResult(ctx, id, want)
+		if err != nil {
+			return err
+		}
+		same = same && ok
+		shellTs, reinsTs = append(shellTs, shellT), append(reinsTs, reinsT)
+		b.logf("sqlite export run %d: sqlite3 %s, Reins %s (%.2fx)", i+1, secs(shellT), secs(reinsT), ratio(reinsT, shellT))
 	}
-	stop := b.profile(ctx, "sqlite-export")
-	id, reinsT, err := b.exportOnce(ctx, fullRange, n)
-	stop()
-	if err != nil {
-		return err
-	}
-	same, err := b.checkResult(ctx, id, want)
-	if err != nil {
-		return err
-	}
+	shellT, reinsT := median(shellTs), median(reinsTs)
 	x := ratio(reinsT, shellT)
 	b.report.add(row{
 		figure: fmt.Sprintf("SQLite: export %s rows, request → COMPLETED vs the sqlite3 shell's `.mode csv` `.output` of the same rows (synced)", count(n)),
@@ -172,7 +185,7 @@ ANALYZE;
 	if got, _ := strconv.ParseInt(strings.TrimSpace(out), 10, 64); got != 2*n {
 		return fmt.Errorf("the sqlite3 baseline holds %s rows after .import, want %d", strings.TrimSpace(out), 2*n)
 	}
-	stop = b.profile(ctx, "sqlite-import")
+	stop := b.profile(ctx, "sqlite-import")
 	_, reinsImport, upload, err := b.importOnceOn(ctx, path, n, func(id string) (int64, error) {
 		out, err := sqlite3(ctx, db, fmt.Sprintf("SELECT count(*) FROM customers WHERE job_id = '%s';\n", id))
 		if err != nil {
@@ -190,8 +203,8 @@ ANALYZE;
 		reins:  secs(reinsImport), baseline: secs(shellImport), ratio: fmt.Sprintf("%.2f×", x),
 		target: "≤ 2×", pass: passMark(x <= 2),
 	})
-	b.report.note("sqlite: `reins serve --data-dir` with no database URL, %s rows seeded by `reins seed`; one timed run of each side (the export after a warm-up of each); the sqlite3 shell (%s) exports with `.headers on`, `.mode csv`, `.output FILE` and the same SELECT, then the harness syncs the file; it imports with `.import --csv --skip 1` into a view over an identical customers table (its DDL copied from Reins' database, the same %s seeded rows, journal_mode WAL, synchronous NORMAL) whose INSTEAD OF trigger inserts the row; Reins' upload was answered after %s",
-		count(n), sqlite3Version(ctx), count(n), secs(upload))
+	b.report.note("sqlite: `reins serve --data-dir` with no database URL, %s rows seeded by `reins seed`; the export: median of %d alternating runs of each side after a warm-up of each (sqlite3 %s, Reins %s); the import: one run of each side; the sqlite3 shell (%s) exports with `.headers on`, `.mode csv`, `.output FILE` and the same SELECT, then the harness syncs the file; it imports with `.import --csv --skip 1` into a view over an identical customers table (its DDL copied from Reins' database, the same %s seeded rows, journal_mode WAL, synchronous NORMAL) whose INSTEAD OF trigger inserts the row; Reins' upload was answered after %s",
+		count(n), b.opts.repeat, durations(shellTs), durations(reinsTs), sqlite3Version(ctx), count(n), secs(upload))
 	return nil
 }
 
