@@ -2,7 +2,6 @@ package http
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"sync"
@@ -196,7 +195,7 @@ func (b *broker) read(id uuid.UUID) (jobEvent, error) {
 }
 
 func (b *broker) render(seq int64, job *reins.Job) (jobEvent, error) {
-	data, err := json.Marshal(b.server.toJobJSON(job))
+	data, err := b.server.toJobJSON(job).MarshalJSON() // json.Marshal's bytes (writeJSON)
 	if err != nil {
 		return jobEvent{}, err
 	}
