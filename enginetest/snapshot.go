@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -55,10 +56,18 @@ func testExportReadAhead(t *testing.T, open Opener) {
 	// Every customer is in the range: the walk starts while its count runs alongside.
 	p := csvexport.Params{DateGTE: "2015-01-01", DateLTE: "2024-12-31"}
 	want := expectedCSV(t, customers, p)
-	store.holdAt.Store(4) // the first read is the run's own; the fourth is read ahead
+	// The first read is the run's own; the fourth is one of the pages read ahead after it,
+	// which one depending on which of their reads comes to the store first.
+	store.holdAt.Store(4)
 	store.countHeld.Store(true)
 	job := first.export(p)
 	store.waitHeld(t)
+	// The run commits the pages before the held one, then waits for it: a PAUSE now can
+	// only be answered once the held read ends.
+	first.waitFor(job.ID, "the walk at the held page", func(j *reins.Job) bool {
+		var cp csvexport.Checkpoint
+		return json.Unmarshal(j.Checkpoint, &cp) == nil && cp.AfterID == store.heldAfter.Load()
+	})
 
 	paused := make(chan *reins.Job, 1)
 	go func() {
@@ -68,7 +77,12 @@ func testExportReadAhead(t *testing.T, open Opener) {
 		}
 		paused <- j
 	}()
-	first.waitFor(job.ID, "PAUSING", func(j *reins.Job) bool { return j.Status == reins.StatusPausing })
+	// PAUSING while the run waits for the held read. (Should the run have looked at its
+	// signals between the commit seen above and its wait, the PAUSE is answered at once and
+	// the run parks, its reads ahead kept: the held read still waits for its release.)
+	first.waitFor(job.ID, "PAUSING", func(j *reins.Job) bool {
+		return j.Status == reins.StatusPausing || j.Status == reins.StatusPaused
+	})
 	store.release <- struct{}{}
 	if got := <-paused; got == nil || got.Status != reins.StatusPaused {
 		t.Fatalf("PAUSE answered %v", got)
@@ -182,9 +196,11 @@ func countRows(file string) int64 {
 type heldReads struct {
 	reinstest.Backend
 	calls, holdAt atomic.Int64
-	countHeld     atomic.Bool
-	held          chan struct{}
-	release       chan struct{}
+	// heldAfter is where the page of the read last held begins: the id after which it reads.
+	heldAfter atomic.Int64
+	countHeld atomic.Bool
+	held      chan struct{}
+	release   chan struct{}
 }
 
 func (s *heldReads) CountCustomers(ctx context.Context, q *reins.CustomerQuery) (int64, int64, int64, error) {
@@ -211,6 +227,7 @@ func (s *heldReads) ExportCSV(ctx context.Context, w io.Writer, q *reins.Custome
 	if s.calls.Add(1) != s.holdAt.Load() {
 		return s.Backend.ExportCSV(ctx, w, q, afterID, uptoID)
 	}
+	s.heldAfter.Store(afterID)
 	var page bytes.Buffer
 	n, err := s.Backend.ExportCSV(ctx, &page, q, afterID, uptoID)
 	if err != nil {
