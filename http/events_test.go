@@ -7,27 +7,13 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
-
-	"github.com/reins-dev/reins/blob"
-	"github.com/reins-dev/reins/engine"
-	"github.com/reins-dev/reins/registry"
-	"github.com/reins-dev/reins/reinstest"
 )
 
 // TestEventsHeartbeat opens an idle tenant stream: it says it is live, sends the heartbeat
 // comment, and ends when the server shuts down.
 func TestEventsHeartbeat(t *testing.T) {
 	t.Parallel()
-	backend := reinstest.OpenSQLite(t)
-	b, err := blob.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := engine.New(backend, registry.New(registry.Deps{Store: backend, Blob: b}), engine.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := NewServer(e, b, nil)
+	s := newTestServer(t)
 	s.heartbeat = 10 * time.Millisecond
 	ts := httptest.NewServer(s)
 	defer ts.Close()

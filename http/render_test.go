@@ -21,18 +21,9 @@ import (
 // running import, and a failed import whose texts hold what JSON escapes (HTML's <, > and &,
 // quotes, U+2028, a tab).
 func renderJobs(tb testing.TB) (*Server, map[string]*reins.Job) {
-	backend := reinstest.OpenSQLite(tb)
-	bs, err := blob.New(tb.TempDir())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	e, err := engine.New(backend, registry.New(registry.Deps{Store: backend, Blob: bs}), engine.Config{})
-	if err != nil {
-		tb.Fatal(err)
-	}
 	now := time.Now()
 	total := int64(1_000_000)
-	return NewServer(e, bs, nil), map[string]*reins.Job{
+	return newTestServer(tb), map[string]*reins.Job{
 		"export": {ID: uuid.New(), Type: "export", Status: reins.StatusStarted, Done: 120_000, Total: &total,
 			Params:     json.RawMessage(`{"date_gte":"2015-01-01","date_lte":"2024-12-31","max_rows_per_s":20000}`),
 			Checkpoint: json.RawMessage(`{"max_id":1000000,"snapshot":true,"after_id":120000,"end_id":1000000,"estimate":1000000,"parts":[{"key":"exports/6f37b628-d21a-47ac-86c4-792bc91356ba/part-00000-1a2b3c4d.csv","size":10800000}]}`),
@@ -100,3 +91,19 @@ type discardWriter struct{ header http.Header }
 func (w *discardWriter) Header() http.Header         { return w.header }
 func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (w *discardWriter) WriteHeader(int)             {}
+
+// newTestServer is an API server over a fresh SQLite store and blob directory, with the
+// default kinds.
+func newTestServer(tb testing.TB) *Server {
+	tb.Helper()
+	backend := reinstest.OpenSQLite(tb)
+	b, err := blob.New(tb.TempDir())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e, err := engine.New(backend, registry.New(registry.Deps{Store: backend, Blob: b}), engine.Config{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return NewServer(e, b, nil)
+}

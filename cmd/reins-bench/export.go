@@ -149,11 +149,10 @@ func (b *bench) exportVsCopy(ctx context.Context, r dateRange, withOrdered bool,
 
 		last := i == b.opts.repeat-1
 		b.checkpoint(ctx)
-		stop := func() {}
 		if last {
 			b.srv.resetPeak()
-			stop = b.profile(ctx, profile)
 		}
+		stop := b.profileIf(ctx, last, profile)
 		c0 = b.cpu()
 		id, t, err := b.exportOnce(ctx, r, out.rows.rows)
 		stop()

@@ -190,11 +190,10 @@ func (b *bench) importVsCopy(ctx context.Context, n int64, repeat int, profile s
 			return nil, fmt.Errorf("after COPY FROM: %w", err)
 		}
 		last := i == repeat-1
-		stop := func() {}
 		if last {
 			b.srv.resetPeak()
-			stop = b.profile(ctx, profile)
 		}
+		stop := b.profileIf(ctx, last, profile)
 		b.checkpoint(ctx)
 		c0 = b.cpu()
 		_, r, up, err := b.importOnce(ctx, path, n)

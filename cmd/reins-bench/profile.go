@@ -33,6 +33,15 @@ func (b *bench) checkPprof(ctx context.Context) {
 	b.report.note("cpu profiles of reins serve in %s, one file a second of each profiled run (`go tool pprof -top FIGURE-*.pb.gz` merges them); profiling costs some CPU, so ratios from a profiled run read a little high", b.opts.cpuProfileDir)
 }
 
+// profileIf is profile when on (a figure's last run, the one profiled), and does nothing
+// otherwise.
+func (b *bench) profileIf(ctx context.Context, on bool, name string) (stop func()) {
+	if !on {
+		return func() {}
+	}
+	return b.profile(ctx, name)
+}
+
 // profile starts taking CPU profiles of the server, back to back, one second each, into
 // --cpuprofile as NAME-NNN.pb.gz, until the returned function is called (which waits for
 // the slice in progress). Without profiling it does nothing.

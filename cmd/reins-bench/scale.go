@@ -112,7 +112,7 @@ func (b *bench) benchScales(ctx context.Context) error {
 // to average such hiccups out (docs/benchmarks.md, step 7).
 func (b *bench) scaleRuns(n int64) int {
 	if n < b.opts.rows {
-		return max(1, b.opts.repeat)
+		return b.opts.repeat // at least 1 (parseFlags)
 	}
 	return 1
 }
@@ -140,10 +140,7 @@ func (b *bench) scaleExport(ctx context.Context, n int64, runs int) error {
 		}
 		b.checkpoint(ctx)
 		b.srv.resetPeak()
-		stop := func() {}
-		if i == runs-1 {
-			stop = b.profile(ctx, fmt.Sprintf("scale-export-%d", n))
-		}
+		stop := b.profileIf(ctx, i == runs-1, fmt.Sprintf("scale-export-%d", n))
 		id, t, err := b.exportOnce(ctx, fullRange, n)
 		stop()
 		if err != nil {
@@ -252,7 +249,7 @@ func (b *bench) reportScales() {
 			pass:     passMark(slices.Max(peaks) <= rssLimit && spread <= rssFlat),
 		})
 	}
-	b.report.note("scales: each size's export and import is the median of %d alternating runs of each side below --rows and one run above it (at --rows, the median run of the export and import figures); the export's COPY runs first and warms the cache; peak RSS is the server's VmHWM over the Reins run, reset before it through /proc/<pid>/clear_refs, in a server started afresh for these figures and warmed by one untimed export (the 1M-row ones come from the export and import figures, early in the run)", max(1, b.opts.repeat))
+	b.report.note("scales: each size's export and import is the median of %d alternating runs of each side below --rows and one run above it (at --rows, the median run of the export and import figures); the export's COPY runs first and warms the cache; peak RSS is the server's VmHWM over the Reins run, reset before it through /proc/<pid>/clear_refs, in a server started afresh for these figures and warmed by one untimed export (the 1M-row ones come from the export and import figures, early in the run)", b.opts.repeat)
 }
 
 func nsList(xs []float64) string {

@@ -109,10 +109,7 @@ func (b *bench) benchSQLite(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		stop := func() {}
-		if i == b.opts.repeat-1 {
-			stop = b.profile(ctx, "sqlite-export")
-		}
+		stop := b.profileIf(ctx, i == b.opts.repeat-1, "sqlite-export")
 		id, reinsT, err := b.exportOnce(ctx, fullRange, n)
 		stop()
 		if err != nil {
