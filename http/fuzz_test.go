@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"net/http"
 	"net/http/httptest"
-	"slices"
+	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/reins-dev/reins"
 )
@@ -74,33 +76,48 @@ func FuzzFileName(f *testing.F) {
 }
 
 // FuzzTokens parses any token list: an error never shows a token.
+//
+// Searching the error for each token mistakes the message's own text for a token (a token
+// "000000000000000):" is in "(tenant 000000000000000): the token must…" when the tenant is
+// another entry's). So every token's bytes are masked with 0xfe, a byte no tenant name and no
+// message text can hold, keeping its length and its spaces and control characters so the
+// parser takes the same path; the error of the masked list must hold no 0xfe.
 func FuzzTokens(f *testing.F) {
 	f.Add("acme:0123456789abcdef,globex:fedcba9876543210")
 	f.Add("acme:short,acme:0123456789abcdef")
 	f.Add("bad tenant:0123456789abcdef0123")
 	f.Fuzz(func(t *testing.T, list string) {
-		_, err := ParseTokenList(list, "REINS_API_TOKENS")
-		if err == nil {
+		if _, err := ParseTokenList(list, "REINS_API_TOKENS"); err == nil {
 			return
 		}
-		items := bytes.Split([]byte(list), []byte(","))
-		// Tenant names are not secret and errors name them: a token that is also written as
-		// some entry's tenant (or inside one) may appear in an error for that reason alone.
-		var tenants [][]byte
-		for _, item := range items {
-			tenant, _, _ := bytes.Cut(bytes.TrimSpace(item), []byte(":"))
-			tenants = append(tenants, bytes.TrimSpace(tenant))
-		}
-		for _, item := range items {
-			_, token, ok := bytes.Cut(bytes.TrimSpace(item), []byte(":"))
-			token = bytes.TrimSpace(token)
-			if !ok || len(token) < MinTokenLength || !bytes.Contains([]byte(err.Error()), token) {
-				continue
-			}
-			if slices.ContainsFunc(tenants, func(tenant []byte) bool { return bytes.Contains(tenant, token) }) {
-				continue
-			}
-			t.Fatalf("the error %q shows a token", err)
+		masked := maskTokens(list)
+		_, err := ParseTokenList(masked, "REINS_API_TOKENS")
+		if err != nil && strings.Contains(err.Error(), "\xfe") {
+			t.Fatalf("the error %q for %q shows a token", err, masked)
 		}
 	})
+}
+
+// maskTokens replaces the bytes of every token in a token list with 0xfe, all but those of
+// runes the parser reads as spaces or control characters (which it trims or refuses).
+func maskTokens(list string) string {
+	items := strings.Split(list, ",")
+	for i, item := range items {
+		tenant, token, ok := strings.Cut(item, ":")
+		if !ok {
+			continue
+		}
+		b := []byte(token)
+		for j := 0; j < len(b); {
+			r, size := utf8.DecodeRune(b[j:])
+			if !unicode.IsSpace(r) && r > ' ' && r != 0x7f {
+				for k := j; k < j+size; k++ {
+					b[k] = 0xfe
+				}
+			}
+			j += size
+		}
+		items[i] = tenant + ":" + string(b)
+	}
+	return strings.Join(items, ",")
 }
