@@ -36,12 +36,19 @@ func (h *Hub) Watch() (*reins.Watcher, func()) {
 	}
 }
 
-// PublishChange hands a job change to every watcher in this process.
+// PublishChange hands a job change to every watcher in this process; a change of status
+// also signals the job's subscribers. A command waiting for a run's acknowledgement, and a
+// run waiting for a command, then wake when the transaction that changed the status commits,
+// without waiting for a signal sent after it (on Postgres, a NOTIFY of its own that waits for
+// a WAL flush of its own; docs/architecture.md, "Signals").
 func (h *Hub) PublishChange(c reins.Change) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for w := range h.watchers {
 		w.Add(c)
+	}
+	if c.Status {
+		h.signal(c.JobID)
 	}
 }
 
@@ -69,6 +76,11 @@ func (h *Hub) Subscribe(jobID uuid.UUID) (<-chan struct{}, func()) {
 func (h *Hub) Publish(jobID uuid.UUID) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.signal(jobID)
+}
+
+// signal signals the job's subscribers; h.mu is held.
+func (h *Hub) signal(jobID uuid.UUID) {
 	for ch := range h.subs[jobID] {
 		select {
 		case ch <- struct{}{}:
