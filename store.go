@@ -92,7 +92,14 @@ type JobStore interface {
 	// ApplyCommand applies cmd to the job by the transition table: it writes the new status
 	// and history, moves the epoch and enqueues a run as the table says, in one transaction.
 	// Returns ENOTFOUND, or EINVALID when the table forbids the transition.
+	//
+	// A PAUSE that a holder will acknowledge may commit without waiting for the disk: the
+	// acknowledgement commits after it and makes it durable too. A caller that answers
+	// without that acknowledgement (PAUSING after its wait bound) calls SyncJob first.
 	ApplyCommand(ctx context.Context, id uuid.UUID, cmd Command, actor string) (*Job, Transition, error)
+
+	// SyncJob returns once every change committed to the job so far is durable.
+	SyncJob(ctx context.Context, id uuid.UUID) error
 
 	// StartRun claims the job for a River run of the given epoch and kind, taking its lease
 	// for ttl in the name of owner (the returned job's Lease); a processing run moves CREATED
@@ -220,6 +227,8 @@ type PendingBatch interface {
 	Commit(ctx context.Context) (*BatchResult, error)
 	// Abandon stops the effects and rolls the batch back.
 	Abandon()
+	// Applied is closed once the effects are in and Commit has only the commit left.
+	Applied() <-chan struct{}
 }
 
 // BatchResult tells a run what its batch did.

@@ -66,7 +66,15 @@ func (e *Engine) Command(ctx context.Context, id uuid.UUID, cmd reins.Command, a
 	if !job.Status.Transitional() {
 		return job, nil
 	}
-	return e.await(ctx, job, signals)
+	answer, err := e.await(ctx, job, signals)
+	if err != nil || answer.Status.Transitional() {
+		// Not the acknowledgement's answer, whose commit made the command durable: the
+		// store may have committed a PAUSE without waiting for the disk (ApplyCommand).
+		if serr := e.store.SyncJob(context.WithoutCancel(ctx), id); serr != nil && err == nil {
+			return nil, serr
+		}
+	}
+	return answer, err
 }
 
 // await re-reads the job on every signal (and on a slow backup poll) until its status is no

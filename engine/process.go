@@ -84,8 +84,14 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) (err err
 	// was resumed goes on.
 	settle := func() (bool, error) {
 		f := flight[0]
-		flight = flight[1:]
 		hctx := cur.Context()
+		if stop, err := e.awaitApplied(hctx, cur, f.p); err != nil {
+			return true, err
+		} else if stop {
+			abandon()
+			return true, e.stop(hctx, cur, &outcome)
+		}
+		flight = flight[1:]
 		res, err := f.p.Commit(hctx)
 		if isFenced(err) {
 			abandon()
@@ -219,6 +225,36 @@ func (c *commitLater) Commit(ctx context.Context) (*reins.BatchResult, error) {
 }
 
 func (c *commitLater) Abandon() {}
+
+// Applied is closed: a batch that does not overlap puts its effects in when it commits.
+func (c *commitLater) Applied() <-chan struct{} { return closed }
+
+var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// awaitApplied waits for the effects of a batch that overlaps to be in. A signal meanwhile
+// that stops the run (a PAUSE, a REVOKE, a RESUME of a new epoch) ends the wait at once and
+// reports true: the batch is abandoned rather than awaited, its effects rolled back
+// unseen, and the run stops without it. An import's rows go in for most of its batch's
+// time, which a PAUSE would otherwise wait for (docs/architecture.md, "Stopping").
+func (e *Engine) awaitApplied(ctx context.Context, h *Hold, p reins.PendingBatch) (bool, error) {
+	for {
+		select {
+		case <-p.Applied():
+			return false, nil // effects in: the commit is quick, and keeps the work
+		default:
+		}
+		select {
+		case <-p.Applied():
+			return false, nil
+		case <-ctx.Done():
+			return false, nil // Commit reports it
+		case <-h.Signals():
+			if stop, err := e.mustStop(ctx, h); err != nil || stop {
+				return stop, err
+			}
+		}
+	}
+}
 
 // handOver ends a run whose budget is spent, or whose process drains, with a checkpoint-only
 // batch that releases the lease and enqueues the next run, here or in another process.

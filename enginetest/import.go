@@ -115,6 +115,7 @@ func ExerciseImport(t *testing.T, open Opener) {
 	t.Run("ImportMalformed", func(t *testing.T) { t.Parallel(); testImportMalformed(t, open) })
 	t.Run("ImportClientGone", func(t *testing.T) { t.Parallel(); testImportClientGone(t, open) })
 	t.Run("ImportOverlapPause", func(t *testing.T) { t.Parallel(); testImportOverlapPause(t, open) })
+	t.Run("ImportPauseDuringEffects", func(t *testing.T) { t.Parallel(); testImportPauseDuringEffects(t, open) })
 }
 
 func testImportPauseResume(t *testing.T, open Opener) {

@@ -155,6 +155,12 @@ func (c *conn) Begin(ctx context.Context) (sqlstore.Tx, error) {
 
 func (c *conn) ForUpdate() string { return " FOR UPDATE OF j" }
 
+// DeferDurability implements sqlstore.Conn.
+func (c *conn) DeferDurability(ctx context.Context, tx sqlstore.Tx) error {
+	_, err := tx.Exec(ctx, `SET LOCAL synchronous_commit TO OFF`)
+	return err
+}
+
 // ConcurrentTx implements sqlstore.ConcurrentTx: the pool opens transactions side by side.
 func (c *conn) ConcurrentTx() {}
 

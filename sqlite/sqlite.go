@@ -127,6 +127,10 @@ func (c *conn) Begin(ctx context.Context) (sqlstore.Tx, error) {
 
 func (c *conn) ForUpdate() string { return "" }
 
+// DeferDurability implements sqlstore.Conn: it does nothing, since SQLite syncs by the
+// connection (PRAGMA synchronous), not by the transaction, and every commit waits as before.
+func (c *conn) DeferDurability(context.Context, sqlstore.Tx) error { return nil }
+
 // StrandedRuns implements sqlstore.Conn.
 func (c *conn) StrandedRuns(ctx context.Context, before time.Time, limit int) ([]sqlstore.StrandedRun, error) {
 	return sqlstore.ListStranded(ctx, c.db.inserter, before, limit)

@@ -54,6 +54,11 @@ type Conn interface {
 	// since before (see Store.RescueStranded).
 	StrandedRuns(ctx context.Context, before time.Time, limit int) ([]StrandedRun, error)
 
+	// DeferDurability lets tx commit without waiting for the disk, when a later commit that
+	// does wait will make it durable (Postgres: synchronous_commit off for tx). It does
+	// nothing where a commit's cost is not a wait of its own (SQLite, one process).
+	DeferDurability(ctx context.Context, tx Tx) error
+
 	// Publish announces c on the change feed: inside tx, delivered once it commits (nothing
 	// if it rolls back), or at once when tx is nil.
 	Publish(ctx context.Context, tx Tx, c reins.Change) error
