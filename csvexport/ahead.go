@@ -24,6 +24,14 @@ const (
 	aheadReads = 8
 )
 
+// aheadPageRows caps the rows of a page when pages are read ahead. The run's batch sizer
+// cannot see how long a page takes, since the page was read while earlier ones committed; it
+// sees only the commit, and grows pages to the batch size's maximum. But a PAUSE waits for
+// the page in flight, read on cores shared with the pages ahead: with 20,000-row pages a
+// PAUSE mid-export took 5-56 ms (p50 27 ms), with 10,000 9-54 ms (p50 15 ms), the export as
+// fast (docs/benchmarks.md, "PAUSE: fewer waits for the disk, smaller pages").
+const aheadPageRows = 10_000
+
 // aheadPipe carries a page read ahead from its read to the run, which alone writes the part
 // (task.readAheadOf). A nil chunk says "drop what came so far" (the read starts the page
 // again). Chunks the run has written go back to be filled again.

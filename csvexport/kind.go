@@ -302,6 +302,9 @@ func (t *task) openPart() error {
 // page covers the ids from where the one before it ends, and pages are taken in that
 // order, exactly as without reading ahead: the rows and bytes of the file are the same.
 func (t *task) Next(ctx context.Context, limit int) (*reins.Batch, bool, error) {
+	if t.readAhead {
+		limit = min(limit, aheadPageRows)
+	}
 	if t.span == 0 {
 		t.span = int64(limit)
 	}
