@@ -88,7 +88,8 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) (err err
 		if stop, err := e.awaitApplied(hctx, cur, f.p); err != nil {
 			return true, err
 		} else if stop {
-			abandon()
+			// Acknowledged first: the batches in flight cannot commit now, and the run rolls
+			// them back as it ends, without the PAUSE waiting for their COPY to be cancelled.
 			return true, e.stop(hctx, cur, &outcome)
 		}
 		flight = flight[1:]
