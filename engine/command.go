@@ -56,12 +56,12 @@ func (e *Engine) Command(ctx context.Context, id uuid.UUID, cmd reins.Command, a
 	signals, unsubscribe := e.notifier.Subscribe(id)
 	defer unsubscribe()
 
-	job, t, err := e.store.ApplyCommand(ctx, id, cmd, actor)
+	// A command that changed the job wrote its status and history in one transaction, which
+	// announced the change on the change feed as it committed; that signals the job's
+	// subscribers (a run to stop, a parked run to go on) without a signal of its own here.
+	job, _, err := e.store.ApplyCommand(ctx, id, cmd, actor)
 	if err != nil {
 		return nil, err
-	}
-	if !t.NoOp {
-		e.notify(ctx, id)
 	}
 	if !job.Status.Transitional() {
 		return job, nil

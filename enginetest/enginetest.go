@@ -150,6 +150,19 @@ func testFencing(t *testing.T, open Opener) {
 	if _, _, err := backend.ApplyCommand(ctx, job.ID, reins.CommandPause, "test"); err != nil {
 		t.Fatal(err)
 	}
+	// A PAUSE the holder will acknowledge may commit without waiting for the disk; SyncJob,
+	// which an answer without the acknowledgement calls first, leaves the job as it was.
+	pausing, err := backend.FindJob(ctx, job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := backend.SyncJob(ctx, job.ID); err != nil {
+		t.Fatalf("SyncJob: %v", err)
+	}
+	if synced, err := backend.FindJob(ctx, job.ID); err != nil || synced.Status != reins.StatusPausing ||
+		synced.Done != pausing.Done || !synced.UpdatedAt.Equal(pausing.UpdatedAt) || synced.Epoch != pausing.Epoch {
+		t.Fatalf("after SyncJob: %+v, %v; want the job as it was: %+v", synced, err, pausing)
+	}
 	res, err := backend.CommitBatch(ctx, &reins.Batch{JobID: job.ID, Epoch: 1, Kind: reins.RunProcess,
 		Lease: b, DoneDelta: 10, Checkpoint: []byte(`{"n":2}`)})
 	if err != nil || res.Status != reins.StatusPausing {
