@@ -55,8 +55,8 @@ type Conn interface {
 	StrandedRuns(ctx context.Context, before time.Time, limit int) ([]StrandedRun, error)
 
 	// DeferDurability lets tx commit without waiting for the disk, when a later commit that
-	// does wait will make it durable (Postgres: synchronous_commit off for tx). It does
-	// nothing where a commit's cost is not a wait of its own (SQLite, one process).
+	// does wait will make it durable (Postgres: synchronous_commit off for tx). It may do
+	// nothing (SQLite, which syncs by the connection, not by the transaction).
 	DeferDurability(ctx context.Context, tx Tx) error
 
 	// Publish announces c on the change feed: inside tx, delivered once it commits (nothing
