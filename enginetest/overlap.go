@@ -13,14 +13,17 @@ import (
 	"github.com/reins-dev/reins/upload"
 )
 
-// heldImport is the customers import whose task holds before it makes batch number holdAt,
-// until released. On a store that overlaps batches (Postgres) the batch before it is then
-// still in flight, its rows going in (docs/architecture.md, "Overlapping batches"); on one
-// that does not (SQLite) it has committed. (A hold inside a batch's transaction would hold
-// SQLite's one connection, and the test could not read the job meanwhile.)
+// heldImport is the customers import whose batch number holdAt waits until released. By
+// default its task holds before it makes that batch: on a store that overlaps batches
+// (Postgres) the batch before it is then still in flight, its rows going in
+// (docs/architecture.md, "Overlapping batches"); on one that does not (SQLite) it has
+// committed. (A hold inside a batch's transaction would hold SQLite's one connection, and
+// the test could not read the job meanwhile.) With effects set, the batch is made and it is
+// its rows that wait (or are abandoned), as a COPY behind a slow disk would.
 type heldImport struct {
 	*csvimport.Kind
 	holdAt  int64
+	effects bool
 	batches atomic.Int64
 	held    chan struct{}
 	release chan struct{}
@@ -40,12 +43,27 @@ type heldImportTask struct {
 }
 
 func (t *heldImportTask) Next(ctx context.Context, limit int) (*reins.Batch, bool, error) {
-	if t.kind.batches.Add(1) == t.kind.holdAt {
-		if err := holdUntil(ctx, t.kind.held, t.kind.release); err != nil {
-			return nil, false, err
+	k := t.kind
+	if !k.effects {
+		if k.batches.Add(1) == k.holdAt {
+			if err := holdUntil(ctx, k.held, k.release); err != nil {
+				return nil, false, err
+			}
 		}
+		return t.Task.Next(ctx, limit)
 	}
-	return t.Task.Next(ctx, limit)
+	b, last, err := t.Task.Next(ctx, limit)
+	if err != nil || k.batches.Add(1) != k.holdAt {
+		return b, last, err
+	}
+	apply := b.Apply
+	b.Apply = func(ctx context.Context, tx reins.Tx) (int64, error) {
+		if err := holdUntil(ctx, k.held, k.release); err != nil {
+			return 0, err
+		}
+		return apply(ctx, tx)
+	}
+	return b, last, nil
 }
 
 // testImportOverlapPause PAUSEs an unthrottled import while a batch is in flight (where
@@ -113,44 +131,6 @@ func testImportOverlapPause(t *testing.T, open Opener) {
 	}
 }
 
-// stalledEffects is the customers import whose batch number stallAt cannot put its rows in
-// until released (or abandoned): its effects stall, as a COPY behind a slow disk would.
-type stalledEffects struct {
-	*csvimport.Kind
-	stallAt int64
-	batches atomic.Int64
-	stalled chan struct{}
-	release chan struct{}
-}
-
-func (k *stalledEffects) Begin(ctx context.Context, job *reins.Job) (reins.Task, error) {
-	task, err := k.Kind.Begin(ctx, job)
-	if err != nil {
-		return nil, err
-	}
-	return &stalledEffectsTask{Task: task, kind: k}, nil
-}
-
-type stalledEffectsTask struct {
-	reins.Task
-	kind *stalledEffects
-}
-
-func (t *stalledEffectsTask) Next(ctx context.Context, limit int) (*reins.Batch, bool, error) {
-	b, last, err := t.Task.Next(ctx, limit)
-	if err != nil || t.kind.batches.Add(1) != t.kind.stallAt {
-		return b, last, err
-	}
-	apply := b.Apply
-	b.Apply = func(ctx context.Context, tx reins.Tx) (int64, error) {
-		if err := holdUntil(ctx, t.kind.stalled, t.kind.release); err != nil {
-			return 0, err
-		}
-		return apply(ctx, tx)
-	}
-	return b, last, nil
-}
-
 // testImportPauseDuringEffects PAUSEs an import while a batch's rows go in, where batches
 // overlap (Postgres), and those rows do not come: PAUSE is answered PAUSED without waiting
 // for them, by abandoning that batch (its rows rolled back unseen), and after RESUME the job
@@ -167,8 +147,8 @@ func testImportPauseDuringEffects(t *testing.T, open Opener) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kind := &stalledEffects{Kind: &csvimport.Kind{Store: backend, Blob: b}, stallAt: 5,
-		stalled: make(chan struct{}), release: make(chan struct{})}
+	kind := &heldImport{Kind: &csvimport.Kind{Store: backend, Blob: b}, holdAt: 5, effects: true,
+		held: make(chan struct{}), release: make(chan struct{})}
 	// A run budget past the test's wait: River's bound on the run (a multiple of the budget)
 	// must not be what ends the stalled batch.
 	h := newHarnessWith(t, backend, b, reins.NewRegistry(kind),
@@ -176,11 +156,11 @@ func testImportPauseDuringEffects(t *testing.T, open Opener) {
 	const n, batch = 6000, 200
 	job := h.upload(importParams{OnError: upload.OnErrorAbort}, importCSV(n, nil))
 	select {
-	case <-kind.stalled:
+	case <-kind.held:
 	case <-time.After(waitLimit):
-		t.Fatalf("the import never reached batch %d", kind.stallAt)
+		t.Fatalf("the import never reached batch %d", kind.holdAt)
 	}
-	before := (kind.stallAt - 1) * batch
+	before := (kind.holdAt - 1) * batch
 	h.waitFor(job.ID, "the batches before the stalled one", func(j *reins.Job) bool { return j.Done == before })
 	paused, err := h.engine.Command(context.Background(), job.ID, reins.CommandPause, "test")
 	if err != nil {
