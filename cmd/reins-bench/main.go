@@ -71,7 +71,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Int64Var(&o.sqliteRows, "sqlite-rows", 1_000_000, "rows of the embedded-store figures against the sqlite3 shell; 0 skips them")
 	fs.IntVar(&o.statusRate, "status-rate", 2000, "job-status requests a second in the load figure (open loop)")
 	fs.DurationVar(&o.statusFor, "status-for", 10*time.Second, "how long the job-status load runs")
-	fs.StringVar(&o.cpuProfileDir, "cpuprofile", "", "directory for CPU profiles of reins serve during the export, range, import, job-status load, scale and SQLite figures (needs reins serve --pprof-addr)")
+	fs.StringVar(&o.cpuProfileDir, "cpuprofile", "", "directory for CPU profiles of reins serve during the export, range, import, pause/resume cost, job-status load, scale and SQLite figures (needs reins serve --pprof-addr)")
 	fs.BoolVar(&o.skipImport, "skip-import", false, "skip the import figure")
 	fs.BoolVar(&o.skipPause, "skip-pause", false, "skip the PAUSE latency figures")
 	fs.BoolVar(&o.skipCost, "skip-cost", false, "skip the pause/resume cost figure")

@@ -101,14 +101,18 @@ func (b *bench) benchPauseCost(ctx context.Context) error {
 	identical, fewest := true, b.opts.cycles
 	for i := range b.opts.repeat {
 		c0 := b.cpu()
+		stop := b.profile(ctx, fmt.Sprintf("pause-plain-run%d", i+1))
 		_, plain, err := b.exportOnce(ctx, fullRange, b.opts.rows)
+		stop()
 		if err != nil {
 			return err
 		}
 		plainCPU.add(b.cpu().sub(c0))
 		c0 = b.cpu()
 		plains = append(plains, plain)
+		stop = b.profile(ctx, fmt.Sprintf("pause-cycles-run%d", i+1))
 		id, total, paused, cycles, err := b.pausedExport(ctx, b.opts.cycles, hold, &reqs)
+		stop()
 		if err != nil {
 			return err
 		}
