@@ -76,9 +76,7 @@ type Params map[string]string
 type Task interface {
 	// Next prepares the next batch of at most limit units: its effects (Apply), DoneDelta,
 	// Checkpoint and Total. last reports that the job is complete once the batch commits.
-	// It must not change anything committed before Committed is called. A task that makes
-	// its batch a unit at a time should end it early, with the units it has, when the
-	// engine cuts it (Cut).
+	// It must not change anything committed before Committed is called.
 	Next(ctx context.Context, limit int) (b *Batch, last bool, err error)
 
 	// Committed tells the task that the batch Next returned has committed. After a batch
@@ -89,37 +87,6 @@ type Task interface {
 
 	// Close releases the task's resources and tidies up after the run's outcome.
 	Close(outcome Outcome) error
-}
-
-// cutKey is the context key of the channel that cuts a batch short (WithCut).
-type cutKey struct{}
-
-// WithCut returns a copy of ctx under which Task.Next makes a batch that cut, when closed,
-// asks to end early (Cut). The engine calls Next under it.
-func WithCut(ctx context.Context, cut <-chan struct{}) context.Context {
-	return context.WithValue(ctx, cutKey{}, cut)
-}
-
-// Cut returns a channel that is closed when the engine asks the batch being made under ctx
-// to end early: a command came for the job (a PAUSE, a REVOKE) that the run obeys once the
-// batch in flight has committed, so the sooner the batch ends, the sooner the command is
-// answered. Next then ends its batch with the units it has made so far, fewer than its
-// limit but at least one (a run always moves on): the batch is whole like any other, and
-// the job goes on from its checkpoint. Outside a batch's making the channel is nil, which
-// is never closed (docs/architecture.md, "Cutting a batch short").
-func Cut(ctx context.Context) <-chan struct{} {
-	cut, _ := ctx.Value(cutKey{}).(<-chan struct{})
-	return cut
-}
-
-// Cutting reports, without waiting, whether the batch being made under ctx is cut (Cut).
-func Cutting(ctx context.Context) bool {
-	select {
-	case <-Cut(ctx):
-		return true
-	default:
-		return false
-	}
 }
 
 // Outcome is how a run ended, for Task.Close.

@@ -172,7 +172,7 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) (err err
 			limit = max(1, min(limit, rate/4))
 		}
 		began := time.Now()
-		b, lastBatch, err := e.next(tctx, cur, task, limit)
+		b, lastBatch, err := task.Next(tctx, limit)
 		if err != nil {
 			return err
 		}
@@ -231,35 +231,6 @@ func (c *commitLater) Abandon() {}
 func (c *commitLater) Applied() <-chan struct{} { return closed }
 
 var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
-
-// next has task make the next batch under a context that cuts it short (reins.Cut) when a
-// command comes meanwhile that the run obeys once the batch in flight has committed (a
-// PAUSE, a REVOKE, a RESUME of a new epoch): the command is answered sooner. A signal for
-// the job is checked first, so the run's own changes (its claim, say) cut nothing. The
-// signal still reaches the run's hold, beside which this subscription only listens
-// (docs/architecture.md, "Cutting a batch short").
-func (e *Engine) next(ctx context.Context, h *Hold, task reins.Task, limit int) (*reins.Batch, bool, error) {
-	signals, unsubscribe := e.notifier.Subscribe(h.job.ID)
-	defer unsubscribe()
-	id, epoch := h.job.ID, h.job.Epoch
-	cut, made := make(chan struct{}), make(chan struct{})
-	defer close(made)
-	go func() {
-		for {
-			select {
-			case <-made:
-				return
-			case <-signals:
-			}
-			job, err := e.store.FindJob(ctx, id)
-			if err != nil || job.Epoch != epoch || !job.Status.Runnable() {
-				close(cut) // in doubt, a short batch: the run's own checks decide the rest
-				return
-			}
-		}
-	}()
-	return task.Next(reins.WithCut(ctx, cut), limit)
-}
 
 // awaitApplied waits for the effects of a batch that overlaps to be in. A signal meanwhile
 // that stops the run (a PAUSE, a REVOKE, a RESUME of a new epoch) ends the wait at once and

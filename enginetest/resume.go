@@ -288,7 +288,7 @@ func (t *limitsTask) Next(ctx context.Context, limit int) (*reins.Batch, bool, e
 }
 
 // holdUntil says it holds (closes held), then waits for release or the end of ctx.
-func holdUntil(ctx context.Context, held chan struct{}, release <-chan struct{}) error {
+func holdUntil(ctx context.Context, held, release chan struct{}) error {
 	close(held)
 	select {
 	case <-release:

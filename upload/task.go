@@ -23,10 +23,6 @@ const (
 // MaxListedErrors caps the skipped rows a job lists; Skipped still counts them all.
 const MaxListedErrors = 100
 
-// cutEvery is how many rows a batch reads between looks at whether it is cut short
-// (reins.Cut): a few tens of microseconds of work, and a batch cut at once still moves on.
-const cutEvery = 32
-
 // Params are the creation parameters every upload kind takes.
 type Params struct {
 	MaxRowsPerS int               `json:"max_rows_per_s,omitempty"`
@@ -152,9 +148,6 @@ func (t *task) Next(ctx context.Context, limit int) (*reins.Batch, bool, error) 
 		t.ahead = startReadAhead(t.reader)
 	}
 	for read := 0; read < limit; read++ {
-		if read > 0 && read%cutEvery == 0 && reins.Cutting(ctx) {
-			break // a command is waiting for this batch: end it here (reins.Cut)
-		}
 		rd, err := t.ahead.next(ctx)
 		if err != nil {
 			return nil, false, err
