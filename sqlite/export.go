@@ -75,7 +75,7 @@ func newExportPage(q *reins.CustomerQuery) (*exportPage, error) {
 
 // write writes the rows with ids in (after, upto] to w, each row read as one joined text
 // (joined) or a column a cell. A joined row that cannot be split ends it with errCellSep,
-// the rows before it written, and last the id of the last of them.
+// the rows before it written, and last the id of the last of them (after if none).
 func (p *exportPage) write(ctx context.Context, db *sql.DB, w io.Writer, after, upto int64, joined bool) (n, last int64, err error) {
 	q := p.q
 	where := `id > ? AND id <= ? AND created_at >= ? AND created_at < ? AND id <= ?`
@@ -104,17 +104,28 @@ func (p *exportPage) write(ctx context.Context, db *sql.DB, w io.Writer, after, 
 			dest = append(dest, &raw[i])
 		}
 	}
-	var line []byte
-	last = after
+	var line, lastID []byte
+	// stuck is the errCellSep return: the id of the last row written, parsed only then.
+	stuck := func() (int64, int64, error) {
+		if n == 0 {
+			return 0, after, errCellSep
+		}
+		id, err := strconv.ParseInt(string(lastID), 10, 64)
+		if err != nil {
+			return n, after, fmt.Errorf("export: a row's id %q: %w", lastID, err)
+		}
+		return n, id, errCellSep
+	}
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
-			return n, last, err
+			return n, after, err
 		}
-		id := last
 		if joined {
-			if id, err = splitCells(whole, raw); err != nil {
-				return n, last, err
+			id, ok := splitCells(whole, raw)
+			if !ok {
+				return stuck()
 			}
+			lastID = append(lastID[:0], id...)
 		}
 		line = line[:0]
 		for i, v := range raw {
@@ -124,7 +135,7 @@ func (p *exportPage) write(ctx context.Context, db *sql.DB, w io.Writer, after, 
 			if p.stamp[i] && !storedTime(v) {
 				t, err := time.Parse(time.RFC3339Nano, string(v))
 				if err != nil {
-					return n, last, fmt.Errorf("export: customer created_at %q: %w", v, err)
+					return n, after, fmt.Errorf("export: customer created_at %q: %w", v, err)
 				}
 				v = []byte(t.UTC().Format(reins.ExportTimeLayout))
 			}
@@ -133,41 +144,37 @@ func (p *exportPage) write(ctx context.Context, db *sql.DB, w io.Writer, after, 
 		}
 		line = append(line, '\n')
 		if _, err := w.Write(line); err != nil {
-			return n, last, err
+			return n, after, err
 		}
-		n, last = n+1, id
+		n++
 	}
-	return n, last, rows.Err()
+	return n, after, rows.Err()
 }
 
 // splitCells splits a row read as one text (id, then the cells, joined by cellSep) into
-// cells, which alias it, and returns the id. A row with more or fewer separators than
-// cells is errCellSep.
-func splitCells(whole []byte, cells []sql.RawBytes) (int64, error) {
+// cells, which alias it, and returns the id's bytes. A row with more or fewer separators
+// than cells does not split (false).
+func splitCells(whole []byte, cells []sql.RawBytes) ([]byte, bool) {
 	i := bytes.IndexByte(whole, cellSep)
 	if i < 0 {
-		return 0, errCellSep
+		return nil, false
 	}
-	id, err := strconv.ParseInt(string(whole[:i]), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("export: a row's id %q: %w", whole[:i], err)
-	}
-	rest := whole[i+1:]
+	id, rest := whole[:i], whole[i+1:]
 	for k := range cells {
 		j := bytes.IndexByte(rest, cellSep)
 		if k == len(cells)-1 {
 			if j >= 0 {
-				return 0, errCellSep
+				return nil, false
 			}
 			cells[k] = rest
 			break
 		}
 		if j < 0 {
-			return 0, errCellSep
+			return nil, false
 		}
 		cells[k], rest = rest[:j], rest[j+1:]
 	}
-	return id, nil
+	return id, true
 }
 
 // validColumn reports whether col is a column an export may name.
