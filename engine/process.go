@@ -68,6 +68,9 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) (err err
 	// done is the job's done as this run committed it (the task may count on its own).
 	done := h.job.Done
 	var doneInRun int64
+	// committed counts the batches this run committed: a run works at least one before its
+	// budget hands the job over, so a budget shorter than a run's start still moves the job.
+	var committed int
 	// flight holds the batches begun and not yet settled, oldest first: one, or two while a
 	// batch's effects go in as the batch before it commits (reins.Batch.Overlap). Whatever
 	// is left when the run ends is rolled back.
@@ -101,6 +104,7 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) (err err
 			return true, err
 		}
 		b := f.b
+		committed++
 		task.Committed(b)
 		took := time.Since(f.began)
 		e.cfg.Observer.BatchCommitted(cur.job.Type, reins.RunProcess, b.DoneDelta, took)
@@ -158,7 +162,7 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) (err err
 	}
 	overlap := rate == 0 && e.store.OverlapsBatches()
 	for {
-		if time.Since(start) >= e.cfg.RunBudget || e.draining() {
+		if (committed > 0 && time.Since(start) >= e.cfg.RunBudget) || e.draining() {
 			for len(flight) > 0 {
 				if ended, err := settle(); ended {
 					return err
