@@ -144,6 +144,11 @@ type RunArgs struct {
 // (docs/states.md): the one setting every River client that inserts or works runs uses.
 const RunMaxAttempts = 8
 
+// RunFetchCooldown is the least time between two looks of a River producer for runs to
+// start, and between two of the signals a River client sends when it enqueues runs: the
+// one setting both ends use (docs/architecture.md, "Starting runs").
+const RunFetchCooldown = 5 * time.Millisecond
+
 // The River queues runs go to: throttled runs have capacity of their own.
 const (
 	QueueDefault   = "default"

@@ -44,6 +44,9 @@ type Config struct {
 	// PollInterval is the backup poll while waiting for an acknowledgement, in case a
 	// notification is lost.
 	PollInterval time.Duration
+	// FetchPollInterval is how often River looks for runs to start besides the signal each
+	// enqueued run sends (default 100 ms): the backup for a lost signal.
+	FetchPollInterval time.Duration
 	// LeaseTTL is how long a run's claim on a job lasts without a heartbeat (it renews every
 	// third of it). A run that dies is taken over once its lease expires.
 	LeaseTTL time.Duration
@@ -95,6 +98,7 @@ const (
 	DefaultRunBudget      = 30 * time.Second
 	DefaultCommandWait    = 5 * time.Second
 	DefaultPollInterval   = 100 * time.Millisecond
+	DefaultFetchPoll      = 100 * time.Millisecond
 	DefaultLeaseTTL       = 6 * time.Second
 	DefaultRescueInterval = 250 * time.Millisecond
 	DefaultStrandedAfter  = 10 * time.Second
@@ -123,6 +127,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.PollInterval == 0 {
 		c.PollInterval = DefaultPollInterval
+	}
+	if c.FetchPollInterval == 0 {
+		c.FetchPollInterval = DefaultFetchPoll
 	}
 	if c.LeaseTTL == 0 {
 		c.LeaseTTL = DefaultLeaseTTL
@@ -160,7 +167,7 @@ func (c Config) validate() error {
 		return fmt.Errorf("engine: ThrottledWorkers must be 0 or more, got %d", c.ThrottledWorkers)
 	case c.BatchSize < 1:
 		return fmt.Errorf("engine: BatchSize must be at least 1, got %d", c.BatchSize)
-	case c.RunBudget < 0 || c.CommandWait < 0 || c.BatchTime < 0 || c.PollInterval < 0 || c.LeaseTTL < 0 || c.RescueInterval < 0 || c.StrandedAfter < 0:
+	case c.RunBudget < 0 || c.CommandWait < 0 || c.BatchTime < 0 || c.PollInterval < 0 || c.FetchPollInterval < 0 || c.LeaseTTL < 0 || c.RescueInterval < 0 || c.StrandedAfter < 0:
 		return fmt.Errorf("engine: durations must not be negative")
 	}
 	return nil
@@ -233,8 +240,8 @@ func New(backend Backend, kinds *reins.Registry, cfg Config) (*Engine, error) {
 		// later rescue of the dead River job then finds the job held or done and exits.
 		JobTimeout:           cfg.RunBudget + time.Minute,
 		RescueStuckJobsAfter: cfg.RunBudget + 2*time.Minute,
-		FetchCooldown:        5 * time.Millisecond,
-		FetchPollInterval:    100 * time.Millisecond,
+		FetchCooldown:        reins.RunFetchCooldown,
+		FetchPollInterval:    max(cfg.FetchPollInterval, reins.RunFetchCooldown),
 		RetryPolicy:          retryPolicy{base: cfg.RetryBackoff},
 		Logger:               cfg.Logger,
 	})

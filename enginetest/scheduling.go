@@ -18,6 +18,63 @@ func ExerciseScheduling(t *testing.T, open Opener) {
 	t.Run("ThrottledDoNotStarve", func(t *testing.T) { t.Parallel(); testThrottledDoNotStarve(t, open) })
 	t.Run("PauseWithNoRunSettles", func(t *testing.T) { t.Parallel(); testPauseWithNoRunSettles(t, open) })
 	t.Run("FairShare", func(t *testing.T) { t.Parallel(); testFairShare(t, open) })
+	t.Run("RunsStartOnSignal", func(t *testing.T) { t.Parallel(); testRunsStartOnSignal(t, open) })
+}
+
+// testRunsStartOnSignal checks that a run starts when it is enqueued, not at River's next
+// poll for work: the poll is set longer than the suite waits, so a run that waited for it
+// fails the test. Each part runs on a backend of its own, so only its engine works its runs:
+// five exports created back to back, more than there are workers (a run enqueued while the
+// slots are full starts when one frees); a RESUME's run, no parked run taking it; and the
+// hand-overs of a run budget shorter than any batch, runs enqueued milliseconds apart.
+// Every export's result is checked.
+func testRunsStartOnSignal(t *testing.T, open Opener) {
+	p := csvexport.Params{DateGTE: "2015-01-01", DateLTE: "2024-12-31"}
+	cfg := engine.Config{Workers: 2, BatchSize: 50, FetchPollInterval: 2 * waitLimit, ParkTime: -1}
+	check := func(h *harness, job *reins.Job, want, what string) {
+		t.Helper()
+		if got := h.result(h.waitStatus(job.ID, reins.StatusCompleted)); got != want {
+			t.Fatalf("%s: export %s differs from the expected CSV (%d vs %d bytes)", what, job.ID, len(got), len(want))
+		}
+	}
+
+	t.Run("Created", func(t *testing.T) {
+		backend := open(t)
+		want := expectedCSV(t, seed(t, backend, 600), p)
+		h := newHarness(t, backend, cfg)
+		jobs := make([]*reins.Job, 5)
+		for i := range jobs {
+			jobs[i] = h.export(p)
+		}
+		for _, job := range jobs {
+			check(h, job, want, "created back to back")
+		}
+	})
+
+	t.Run("Resumed", func(t *testing.T) {
+		backend := open(t)
+		want := expectedCSV(t, seed(t, backend, 600), p)
+		// No workers yet: the PAUSE settles the job its run has not begun.
+		commands := newHarness(t, backend, engine.Config{Workers: 0})
+		job := commands.export(p)
+		if got := commands.command(job.ID, reins.CommandPause).Status; got != reins.StatusPaused {
+			t.Fatalf("PAUSE of a job no run holds: %s", got)
+		}
+		h := newHarnessOn(t, backend, commands.blob, cfg)
+		if got := h.command(job.ID, reins.CommandResume).Status; got != reins.StatusResumed {
+			t.Fatalf("RESUME: %s", got)
+		}
+		check(h, job, want, "resumed")
+	})
+
+	t.Run("HandedOver", func(t *testing.T) {
+		backend := open(t)
+		want := expectedCSV(t, seed(t, backend, 600), p)
+		short := cfg
+		short.RunBudget = time.Microsecond
+		h := newHarness(t, backend, short)
+		check(h, h.export(p), want, "handed over after every batch")
+	})
 }
 
 // testFairShare checks that one tenant's runs cannot take every worker slot: acme starts as

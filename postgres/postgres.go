@@ -251,8 +251,7 @@ func (t *txn) Commit(ctx context.Context) error   { return t.tx.Commit(ctx) }
 func (t *txn) Rollback(ctx context.Context) error { return t.tx.Rollback(ctx) }
 
 func (t *txn) InsertRun(ctx context.Context, args reins.RunArgs) (bool, error) {
-	res, err := t.db.inserter.InsertTx(ctx, t.tx, args, sqlstore.RunInsertOpts(args))
-	return err == nil && !res.UniqueSkippedAsDuplicate, err
+	return sqlstore.InsertRun(ctx, t.db.inserter, t.tx, args)
 }
 
 // BulkInsert implements reins.Tx with a binary COPY, the fastest path Postgres has. The rows

@@ -174,8 +174,7 @@ func (t *txn) Commit(context.Context) error {
 func (t *txn) Rollback(context.Context) error { return t.tx.Rollback() }
 
 func (t *txn) InsertRun(ctx context.Context, args reins.RunArgs) (bool, error) {
-	res, err := t.db.inserter.InsertTx(ctx, t.tx, args, sqlstore.RunInsertOpts(args))
-	return err == nil && !res.UniqueSkippedAsDuplicate, err
+	return sqlstore.InsertRun(ctx, t.db.inserter, t.tx, args)
 }
 
 // Dialect implements reins.Tx.
