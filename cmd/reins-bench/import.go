@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/reins-dev/reins/demo"
@@ -156,7 +157,41 @@ type importComparison struct {
 	size                   int64 // the CSV's bytes
 	reins, uploads, copies []time.Duration
 	reinsCPU, copyCPU      cpuLog
-	peak                   int64 // the server's peak RSS during the last Reins import
+	// reinsWAL and copyWAL are the WAL each run wrote, in bytes (empty when the server
+	// cannot say: walPosition).
+	reinsWAL, copyWAL []int64
+	peak              int64 // the server's peak RSS during the last Reins import
+}
+
+// walPosition is how far Postgres has written its WAL, in bytes, or -1 when it cannot
+// say (a standby, or no right to ask): what a run writes shows where its database time
+// goes, an index page logged whole after a checkpoint above all.
+func (b *bench) walPosition(ctx context.Context) int64 {
+	var at int64
+	if err := b.db.QueryRow(ctx, "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::bigint").Scan(&at); err != nil {
+		return -1
+	}
+	return at
+}
+
+// walSince appends to log the WAL written since from (walPosition), if both are known.
+func (b *bench) walSince(ctx context.Context, log []int64, from int64) []int64 {
+	if to := b.walPosition(ctx); from >= 0 && to >= 0 {
+		return append(log, to-from)
+	}
+	return log
+}
+
+// walList formats the WAL of each run in MB, or "unknown".
+func walList(runs []int64) string {
+	if len(runs) == 0 {
+		return "unknown"
+	}
+	parts := make([]string, len(runs))
+	for i, n := range runs {
+		parts[i] = mb(n)
+	}
+	return "[" + strings.Join(parts, ", ") + "] MB"
 }
 
 // importVsCopy writes a CSV of n rows and times Reins' import of it (HTTP upload to
@@ -179,12 +214,13 @@ func (b *bench) importVsCopy(ctx context.Context, n int64, repeat int, profile s
 	b.logf("import file: %s rows, %s bytes", count(n), count(size))
 	for i := range repeat {
 		b.checkpoint(ctx)
-		c0 := b.cpu()
+		c0, w0 := b.cpu(), b.walPosition(ctx)
 		d, err := b.copyFrom(ctx, path, n)
 		if err != nil {
 			return nil, err
 		}
 		out.copyCPU.add(b.cpu().sub(c0))
+		out.copyWAL = b.walSince(ctx, out.copyWAL, w0)
 		out.copies = append(out.copies, d)
 		if err := b.removeImported(ctx, maxID, n); err != nil {
 			return nil, fmt.Errorf("after COPY FROM: %w", err)
@@ -195,13 +231,14 @@ func (b *bench) importVsCopy(ctx context.Context, n int64, repeat int, profile s
 		}
 		stop := b.profileIf(ctx, last, profile)
 		b.checkpoint(ctx)
-		c0 = b.cpu()
+		c0, w0 = b.cpu(), b.walPosition(ctx)
 		_, r, up, err := b.importOnce(ctx, path, n)
 		stop()
 		if err != nil {
 			return nil, err
 		}
 		out.reinsCPU.add(b.cpu().sub(c0))
+		out.reinsWAL = b.walSince(ctx, out.reinsWAL, w0)
 		if last {
 			if _, out.peak, err = b.srv.memory(); err != nil {
 				return nil, err
@@ -236,7 +273,7 @@ func (b *bench) benchImport(ctx context.Context) error {
 		target:   fmt.Sprintf("≤ %.1f×", importTarget),
 		pass:     passMark(x <= importTarget),
 	})
-	b.report.note("import: median of %d alternating runs each: COPY %s, Reins %s, of which the upload (until its answer) %s; both load the same file (with a created_at column) into the %s seeded rows; the new rows are deleted and the table vacuumed after every run; CPU used per run (median): COPY: %s; Reins: %s",
-		b.opts.repeat, durations(c.copies), durations(c.reins), durations(c.uploads), count(b.opts.rows), &c.copyCPU, &c.reinsCPU)
+	b.report.note("import: median of %d alternating runs each: COPY %s, Reins %s, of which the upload (until its answer) %s; both load the same file (with a created_at column) into the %s seeded rows; the new rows are deleted and the table vacuumed after every run; CPU used per run (median): COPY: %s; Reins: %s; WAL written per run: COPY %s, Reins %s",
+		b.opts.repeat, durations(c.copies), durations(c.reins), durations(c.uploads), count(b.opts.rows), &c.copyCPU, &c.reinsCPU, walList(c.copyWAL), walList(c.reinsWAL))
 	return nil
 }

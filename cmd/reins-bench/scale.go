@@ -98,6 +98,8 @@ func (b *bench) benchScales(ctx context.Context) error {
 				return fmt.Errorf("import at %s rows: %w", count(n), err)
 			}
 			b.noteScale("import", n, median(c.reins), median(c.copies), c.peak, c.size)
+			b.report.note("import at %s rows: COPY %s, Reins %s (the upload answered after %s); CPU per run (median): COPY: %s; Reins: %s; WAL written per run: COPY %s, Reins %s",
+				count(n), durations(c.copies), durations(c.reins), durations(c.uploads), &c.copyCPU, &c.reinsCPU, walList(c.copyWAL), walList(c.reinsWAL))
 		}
 	}
 	if len(b.opts.scales) > 0 {
