@@ -75,6 +75,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 		fn   func(context.Context) error
 	}{
 		{"export", false, b.benchExport},
+		{"small jobs", b.opts.skipSmall, b.benchSmallJobs},
 		{"import", b.opts.skipImport, b.benchImport},
 		{"pause latency", b.opts.skipPause, b.benchPauseLatency},
 		{"pause/resume cost", b.opts.skipCost, b.benchPauseCost},

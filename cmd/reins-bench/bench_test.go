@@ -28,6 +28,7 @@ func TestBenchSmall(t *testing.T) {
 		"export 4,000 rows, full range",
 		"(reference) the same export vs `COPY (SELECT … ORDER BY",
 		"export result = COPY's rows",
+		"small export (2020-06-01:",
 		"import 4,000 rows",
 		"PAUSE at a random moment: export, unthrottled (mid-batch)",
 		"PAUSE at a random moment: export, throttled",

@@ -50,6 +50,7 @@ type options struct {
 	skipPause     bool
 	skipCost      bool
 	skipStatus    bool
+	skipSmall     bool
 	skipRecovery  bool
 	jobTimeout    time.Duration
 	timeout       time.Duration
@@ -76,6 +77,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.skipPause, "skip-pause", false, "skip the PAUSE latency figures")
 	fs.BoolVar(&o.skipCost, "skip-cost", false, "skip the pause/resume cost figure")
 	fs.BoolVar(&o.skipStatus, "skip-status", false, "skip the job-status load figure")
+	fs.BoolVar(&o.skipSmall, "skip-small", false, "skip the small exports figure (what a job costs besides its rows)")
 	skipRange := fs.Bool("skip-range", false, "skip the 20% range export (as --big-rows 0)")
 	skipScales := fs.Bool("skip-scales", false, "skip the cost-per-row and peak-RSS scale figures (as --scales 0)")
 	skipSQLite := fs.Bool("skip-sqlite", false, "skip the SQLite figures (as --sqlite-rows 0)")
