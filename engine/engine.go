@@ -93,17 +93,17 @@ func (noObserver) Rescued()                                                     
 
 // The defaults of Config, in one place: the command line's flags take them from here.
 const (
-	DefaultBatchSize      = 20000
-	DefaultBatchTime      = 40 * time.Millisecond
-	DefaultRunBudget      = 30 * time.Second
-	DefaultCommandWait    = 5 * time.Second
-	DefaultPollInterval   = 100 * time.Millisecond
-	DefaultFetchPoll      = 100 * time.Millisecond
-	DefaultLeaseTTL       = 6 * time.Second
-	DefaultRescueInterval = 250 * time.Millisecond
-	DefaultStrandedAfter  = 10 * time.Second
-	DefaultParkTime       = 2 * time.Second
-	DefaultRetryBackoff   = time.Second
+	DefaultBatchSize         = 20000
+	DefaultBatchTime         = 40 * time.Millisecond
+	DefaultRunBudget         = 30 * time.Second
+	DefaultCommandWait       = 5 * time.Second
+	DefaultPollInterval      = 100 * time.Millisecond
+	DefaultFetchPollInterval = 100 * time.Millisecond
+	DefaultLeaseTTL          = 6 * time.Second
+	DefaultRescueInterval    = 250 * time.Millisecond
+	DefaultStrandedAfter     = 10 * time.Second
+	DefaultParkTime          = 2 * time.Second
+	DefaultRetryBackoff      = time.Second
 	// LeaseRescueInterval is the rescue interval on a backend without liveness sessions.
 	LeaseRescueInterval = 2 * time.Second
 )
@@ -129,7 +129,7 @@ func (c Config) WithDefaults() Config {
 		c.PollInterval = DefaultPollInterval
 	}
 	if c.FetchPollInterval == 0 {
-		c.FetchPollInterval = DefaultFetchPoll
+		c.FetchPollInterval = DefaultFetchPollInterval
 	}
 	if c.LeaseTTL == 0 {
 		c.LeaseTTL = DefaultLeaseTTL
