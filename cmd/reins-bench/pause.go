@@ -23,10 +23,12 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 // pausedExport runs an unthrottled export with cycles PAUSE/RESUME cycles spread evenly
-// through it: cycle k starts at the first poll (every 10 ms, as a plain export's wait polls)
-// that sees k/(cycles+1) of the rows done. Each cycle is held PAUSED for hold. It returns
-// the job, its time from the request to COMPLETED, the time spent paused (from each PAUSED
-// answer to its RESUME request), and the cycles it got through before the export completed.
+// through it: cycle k starts at the first poll of job-status (every pollEvery) that sees
+// k/(cycles+1) of the rows done. Each cycle is held PAUSED for hold. It returns the job, its
+// time from the request to the poll that saw it COMPLETED, the time spent paused (from each
+// PAUSED answer to its RESUME request), and the cycles it got through before the export
+// completed. With cycles 0 it is the cost figure's baseline: the same export, watched the
+// same way.
 func (b *bench) pausedExport(ctx context.Context, cycles int, hold time.Duration, reqs *cycleTimes) (id string, total, paused time.Duration, done int, err error) {
 	ctx, cancel := context.WithTimeout(ctx, b.opts.jobTimeout)
 	defer cancel()
@@ -91,8 +93,9 @@ func (b *bench) pausedExport(ctx context.Context, cycles int, hold time.Duration
 }
 
 // benchPauseCost is the pause/resume cost figure: an unthrottled export interrupted by --cycles PAUSE/RESUME
-// cycles against plain exports, alternating, --repeat times each; the time spent paused is
-// subtracted. Every paused export's result must hold exactly COPY's rows.
+// cycles against plain exports, alternating, --repeat times each, both watched by polling
+// job-status every pollEvery; the time spent paused is subtracted. Every paused export's
+// result must hold exactly COPY's rows.
 func (b *bench) benchPauseCost(ctx context.Context) error {
 	const hold = 20 * time.Millisecond
 	var plains, actives []time.Duration
@@ -102,7 +105,9 @@ func (b *bench) benchPauseCost(ctx context.Context) error {
 	for i := range b.opts.repeat {
 		c0 := b.cpu()
 		stop := b.profile(ctx, fmt.Sprintf("pause-plain-run%d", i+1))
-		_, plain, err := b.exportOnce(ctx, fullRange, b.opts.rows)
+		// Watched as the cycled export is (its polls cost the server, and the poll that sees
+		// COMPLETED comes up to pollEvery late), so that only the cycles differ.
+		_, plain, _, _, err := b.pausedExport(ctx, 0, hold, &cycleTimes{})
 		stop()
 		if err != nil {
 			return err
@@ -144,8 +149,8 @@ func (b *bench) benchPauseCost(ctx context.Context) error {
 	b.report.sameRows("paused export's result = COPY's rows", b.exportRows.rows, identical)
 	slices.Sort(reqs.pause)
 	slices.Sort(reqs.resume)
-	b.report.note("pause/resume cost: %d alternating runs each, medians compared; the baseline is a plain Reins export run alongside (step 2's median was %s); each cycle is held PAUSED %s, and only that hold (PAUSED answer → RESUME request) is subtracted, so the PAUSE and RESUME requests count as cost; plain %s, working time with cycles %s; per cycle, PAUSE request p50 %s, RESUME request p50 %s; CPU used per run (median): plain: %s; with cycles: %s",
-		b.opts.repeat, secs(b.plainExport), hold, durations(plains), durations(actives),
+	b.report.note("pause/resume cost: %d alternating runs each, medians compared; the baseline is a plain Reins export run alongside (step 2's median was %s), both watched by polling job-status every %s; each cycle is held PAUSED %s, and only that hold (PAUSED answer → RESUME request) is subtracted, so the PAUSE and RESUME requests count as cost; plain %s, working time with cycles %s; per cycle, PAUSE request p50 %s, RESUME request p50 %s; CPU used per run (median): plain: %s; with cycles: %s",
+		b.opts.repeat, secs(b.plainExport), pollEvery, hold, durations(plains), durations(actives),
 		millis(percentile(reqs.pause, 50)), millis(percentile(reqs.resume, 50)), &plainCPU, &pausedCPU)
 	return nil
 }
