@@ -117,6 +117,14 @@ func (b *bench) benchPauseCost(ctx context.Context) error {
 		plains = append(plains, plain)
 		stop = b.profile(ctx, fmt.Sprintf("pause-cycles-run%d", i+1))
 		id, total, paused, cycles, err := b.pausedExport(ctx, b.opts.cycles, hold, &reqs)
+		// The last cycles come near the end, where batches are largest: a run whose export
+		// completed before a poll saw the last cycle's share done had fewer cycles, so less
+		// cost. It is run again (twice at most), and the report says if it still fell short.
+		for again := 0; err == nil && cycles < b.opts.cycles && again < 2; again++ {
+			b.logf("pause/resume run %d: the export completed after %d of %d cycles; again", i+1, cycles, b.opts.cycles)
+			c0 = b.cpu()
+			id, total, paused, cycles, err = b.pausedExport(ctx, b.opts.cycles, hold, &reqs)
+		}
 		stop()
 		if err != nil {
 			return err
