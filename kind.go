@@ -89,15 +89,6 @@ type Task interface {
 	Close(outcome Outcome) error
 }
 
-// Parker is implemented by a task that works beside its batches (an export reading its next
-// pages ahead). The engine calls Park when the run's batch has acknowledged a PAUSE and the
-// run parks, its task kept for a quick RESUME (docs/architecture.md, "Quick RESUME"): the
-// task stops that work, so nothing of a PAUSED job runs on. It keeps what it finished, and
-// its next Next goes on from the last batch made, as always.
-type Parker interface {
-	Park()
-}
-
 // Outcome is how a run ended, for Task.Close.
 type Outcome int
 

@@ -536,26 +536,6 @@ func (t *task) Committed(b *reins.Batch) {
 	}
 }
 
-// Park implements reins.Parker: the reads ahead still under way are cancelled, and they and
-// the pages after them are dropped (pages are taken in the walk's order); pages read in full
-// before them are kept. The next Next reads again from the first page dropped.
-func (t *task) Park() {
-	if t.stopAhead == nil {
-		return
-	}
-	t.stopAhead()
-	keep := len(t.aheads)
-	for i, a := range t.aheads {
-		<-a.done
-		if a.err != nil {
-			keep = min(keep, i)
-		}
-	}
-	t.aheads = t.aheads[:keep]
-	// A later read ahead gets a context of its own: this one is cancelled.
-	t.aheadCtx, t.stopAhead = nil, nil
-}
-
 func (t *task) Close(outcome reins.Outcome) error {
 	if t.stopCount != nil {
 		t.stopCount()

@@ -131,9 +131,6 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) (err err
 			if own == nil || !detach() {
 				return true, nil // a throttled run reads nothing ahead; or the hold already ended
 			}
-			if p, ok := task.(reins.Parker); ok {
-				p.Park() // the PAUSED job's reads ahead stop too
-			}
 			next, err := e.park(tctx, cur, done, own)
 			if next == nil || err != nil {
 				return true, err

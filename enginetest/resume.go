@@ -24,7 +24,6 @@ func exercisePauseCost(t *testing.T, open Opener) {
 	t.Run("NewJobStartsAtTypePace", func(t *testing.T) { t.Parallel(); testNewJobStartsAtTypePace(t, open) })
 	t.Run("QuickResumeContinuesRun", func(t *testing.T) { t.Parallel(); testQuickResumeContinuesRun(t, open, false) })
 	t.Run("RevokeWhileParked", func(t *testing.T) { t.Parallel(); testQuickResumeContinuesRun(t, open, true) })
-	t.Run("ParkedReadsNothing", func(t *testing.T) { t.Parallel(); testParkedReadsNothing(t, open) })
 }
 
 // testQuickResumeContinuesRun pauses an export in the middle of its first run (its third
@@ -286,13 +285,6 @@ func (t *limitsTask) Next(ctx context.Context, limit int) (*reins.Batch, bool, e
 		}
 	}
 	return t.Task.Next(ctx, limit)
-}
-
-// Park passes the engine's call on to the export's task.
-func (t *limitsTask) Park() {
-	if p, ok := t.Task.(reins.Parker); ok {
-		p.Park()
-	}
 }
 
 // holdUntil says it holds (closes held), then waits for release or the end of ctx.
