@@ -145,8 +145,8 @@ type RunArgs struct {
 const RunMaxAttempts = 8
 
 // RunFetchCooldown is the least time between two looks of a River producer for runs to
-// start, and between two of the signals a River client sends when it enqueues runs: the
-// one setting both ends use (docs/architecture.md, "Starting runs").
+// start. The stores signal every run they enqueue, so a run enqueued while a producer cools
+// down is fetched at the cooldown's end (docs/architecture.md, "Starting runs").
 const RunFetchCooldown = 5 * time.Millisecond
 
 // The River queues runs go to: throttled runs have capacity of their own.
