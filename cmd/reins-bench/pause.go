@@ -174,3 +174,11 @@ func percentile(sorted []time.Duration, p int) time.Duration {
 	rank := (p*len(sorted) + 99) / 100 // ceil(p/100 · n)
 	return sorted[max(0, rank-1)]
 }
+
+// spread formats sorted's p50, p-th percentile and max in milliseconds: "p50 / pN / max".
+func spread(sorted []time.Duration, p int) string {
+	if len(sorted) == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%s / %s / %s", millis(percentile(sorted, 50)), millis(percentile(sorted, p)), millis(sorted[len(sorted)-1]))
+}

@@ -50,7 +50,7 @@ func (b *bench) benchSmallJobs(ctx context.Context) error {
 	b.report.add(row{
 		figure: fmt.Sprintf("small export (%s: %s rows), request → COMPLETED, %d in a row %s apart: p50 / p90 / max vs `COPY` of the same rows (median)",
 			smallRange.gte, count(rows), smallJobs, smallGap),
-		reins:    fmt.Sprintf("%s / %s / %s", millis(percentile(sorted, 50)), millis(percentile(sorted, 90)), millis(sorted[len(sorted)-1])),
+		reins:    spread(sorted, 90),
 		baseline: millis(median(copies)),
 		ratio:    "–",
 		target:   "–",
