@@ -213,6 +213,13 @@ type Batch struct {
 	// is released, and BatchResult.Status says PAUSED. The run then stops without a
 	// transaction of its own for the acknowledgement, so the PAUSE is answered sooner.
 	StopIfPausing bool
+	// Complete marks the job COMPLETED in the batch's own transaction (its last batch): the
+	// batch commits, the job becomes COMPLETED (history actor "worker", from STARTED,
+	// RESUMED or PAUSING, as RunCompleted allows), the lease is released, and
+	// BatchResult.Status says COMPLETED. The run then ends without a transaction of its own
+	// for the completion: one durable commit less for every job (docs/architecture.md,
+	// "Completing in the last batch").
+	Complete bool
 	// Overlap says that Apply neither reads nor depends on what the run's previous batches
 	// wrote, so it may run while the previous batch is still being committed, on a store that
 	// overlaps batches (an import's rows: docs/architecture.md, "Overlapping batches").

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/reins-dev/reins"
@@ -117,7 +118,13 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) (err err
 		doneInRun += b.DoneDelta
 
 		if f.last {
-			return true, e.complete(hctx, cur, &outcome)
+			// The batch completed the job in its own transaction (reins.Batch.Complete).
+			if res.Status != reins.StatusCompleted {
+				return true, fmt.Errorf("the last batch of job %s committed, but the job is %s, not COMPLETED", cur.job.ID, res.Status)
+			}
+			outcome = reins.Completed
+			e.notify(hctx, cur.job.ID)
+			return true, nil
 		}
 		if res.Status == reins.StatusPaused {
 			// The batch in flight when PAUSE came is in, and its commit acknowledged the
@@ -183,9 +190,9 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) (err err
 		now := time.Now()
 		meter.add(b.DoneDelta)
 		b.JobID, b.Epoch, b.Kind, b.Lease = cur.job.ID, cur.job.Epoch, reins.RunProcess, cur.lease
-		// A PAUSE that came during the batch is acknowledged by its commit (the last batch
-		// completes the job instead).
-		b.StopIfPausing = !lastBatch
+		// A PAUSE that came during the batch is acknowledged by its commit; the last batch
+		// completes the job instead, in the same transaction.
+		b.StopIfPausing, b.Complete = !lastBatch, lastBatch
 		b.ActiveMillis, b.RatePerS = now.Sub(last).Milliseconds(), meter.rate()
 		last = now
 		f := &inFlight{b: b, limit: limit, began: began, last: lastBatch}
@@ -276,21 +283,6 @@ func (e *Engine) handOver(ctx context.Context, h *Hold, outcome *reins.Outcome) 
 func continueBatch(h *Hold, checkpoint json.RawMessage) *reins.Batch {
 	return &reins.Batch{JobID: h.job.ID, Epoch: h.job.Epoch, Kind: reins.RunProcess, Lease: h.lease,
 		Checkpoint: checkpoint, Continue: true}
-}
-
-// complete marks the job COMPLETED after its last batch, if the run still holds it.
-func (e *Engine) complete(ctx context.Context, h *Hold, outcome *reins.Outcome) error {
-	ok, err := e.store.FinishRun(ctx, &reins.Finish{JobID: h.job.ID, Epoch: h.job.Epoch, Lease: &h.lease,
-		Event: reins.RunCompleted, Actor: "worker"})
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return e.stop(ctx, h, outcome)
-	}
-	*outcome = reins.Completed
-	e.notify(ctx, h.job.ID)
-	return nil
 }
 
 // waitBetweenBatches waits for d (zero: only looks) for the throttle, and reports whether

@@ -431,24 +431,37 @@ func (s *Store) finishBatch(ctx context.Context, tx Tx, b *reins.Batch, res *rei
 		}
 		return s.insertRun(ctx, tx, reins.RunArgs{JobID: b.JobID, Epoch: b.Epoch, Run: b.Kind})
 	}
+	if b.Complete {
+		return s.endInBatch(ctx, tx, b.JobID, reins.RunCompleted, res, now)
+	}
 	if b.StopIfPausing && res.Status == reins.StatusPausing {
-		return s.stopInBatch(ctx, tx, b.JobID, res, now)
+		return s.endInBatch(ctx, tx, b.JobID, reins.RunStopped, res, now)
 	}
 	return nil
 }
 
-// stopInBatch acknowledges a PAUSE inside the transaction of the batch that found the job
-// PAUSING (reins.Batch.StopIfPausing): the job becomes PAUSED and the run's lease is released,
-// as FinishRun does for RunStopped. The batch's fenced update holds the row's lock and proved
-// the epoch and lease, so no other run can have committed since.
-func (s *Store) stopInBatch(ctx context.Context, tx Tx, id uuid.UUID, res *reins.BatchResult, now time.Time) error {
-	t := reins.RunTransitionOf(reins.RunStopped)
-	if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET status = $2, updated_at = $3, lease_token = NULL,
-		lease_expires_at = NULL WHERE id = $1`, id, t.To, now); err != nil {
-		return fmt.Errorf("acknowledge the pause: %w", err)
+// endInBatch ends the run inside the transaction of its batch, as FinishRun does for ev: the
+// job moves to ev's status and the run's lease is released. That is a PAUSE acknowledged by
+// the batch that found the job PAUSING (reins.Batch.StopIfPausing), or the job completed by
+// its last batch (reins.Batch.Complete). The batch's fenced update holds the row's lock and
+// proved the epoch, the lease and a status the run may work in (each of which ev allows), so
+// no other run or command can have moved the job since.
+func (s *Store) endInBatch(ctx context.Context, tx Tx, id uuid.UUID, ev reins.RunEvent, res *reins.BatchResult, now time.Time) error {
+	t := reins.RunTransitionOf(ev)
+	if !t.Allows(res.Status) {
+		return fmt.Errorf("end the run in its batch: a job %s cannot become %s", res.Status, t.To)
 	}
+	var finished *time.Time
+	if t.To.Terminal() {
+		finished = &now
+	}
+	if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET status = $2, updated_at = $3, finished_at = COALESCE($4, finished_at),
+		lease_token = NULL, lease_expires_at = NULL WHERE id = $1`, id, t.To, now, finished); err != nil {
+		return fmt.Errorf("end the run in its batch (%s): %w", t.To, err)
+	}
+	from := res.Status
 	res.Status = t.To
-	return s.insertEvent(ctx, tx, id, reins.StatusPausing, t.To, "worker", "", now)
+	return s.insertEvent(ctx, tx, id, from, t.To, "worker", "", now)
 }
 
 // FinishRun implements reins.JobStore.
