@@ -45,6 +45,10 @@ var CustomerInsertColumns = []string{"first_name", "last_name", "address", "emai
 // filled for customers whose ids were reserved beforehand (CustomerIDReserver).
 var CustomerInsertColumnsWithID = append([]string{"id"}, CustomerInsertColumns...)
 
+// CustomerInsertColumnsRanged are CustomerInsertColumnsWithID with job_ranged last: the
+// columns InsertRangedCustomers fills.
+var CustomerInsertColumnsRanged = append(append([]string(nil), CustomerInsertColumnsWithID...), "job_ranged")
+
 // CustomerIDReserver is implemented by a store that hands out customer ids ahead of the rows.
 // An import whose batches overlap (Batch.Overlap) takes each batch's ids, in the file's
 // order, before the batch's rows go in beside the previous batch's: the ids then follow the
@@ -60,20 +64,61 @@ type CustomerIDReserver interface {
 // an import job inserted, which its rollback deletes). Customers with an ID (all of them or
 // none) are stored with it; the others get the next ids of the table.
 func InsertCustomers(ctx context.Context, tx Tx, jobID *uuid.UUID, rows []Customer) error {
-	if l, ok := tx.(CustomerLoader); ok {
-		return l.LoadCustomers(ctx, jobID, rows)
-	}
-	return BulkInsertCustomers(ctx, tx, jobID, rows)
+	return insertCustomers(ctx, tx, jobID, false, rows)
 }
 
-// BulkInsertCustomers is InsertCustomers through tx.BulkInsert, value by value.
-func BulkInsertCustomers(ctx context.Context, tx Tx, jobID *uuid.UUID, rows []Customer) error {
+// InsertRangedCustomers bulk-loads in tx an import job's customers whose ids the job reserved
+// (CustomerIDReserver: every row has its ID, ascending), marked job_ranged, and records the
+// runs of consecutive ids among them in reins_job_ranges. The job's rollback finds these rows
+// by those ranges on the primary key, so the partial index on customers.job_id, which the
+// rows of earlier releases still need, leaves them out: an import no longer writes an index
+// entry a row for its rollback (migration 014; docs/architecture.md, "Rollback by
+// compensation").
+func InsertRangedCustomers(ctx context.Context, tx Tx, jobID uuid.UUID, rows []Customer) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	if err := insertCustomers(ctx, tx, &jobID, true, rows); err != nil {
+		return err
+	}
+	ranges := IDRanges(rows)
+	return tx.BulkInsert(ctx, "reins_job_ranges", []string{"job_id", "lo", "hi"}, len(ranges), func(i int, dst []any) {
+		dst[0], dst[1], dst[2] = jobID, ranges[i][0], ranges[i][1]
+	})
+}
+
+// IDRanges returns the runs of consecutive ids of rows, whose ids ascend, as [lo, hi] pairs.
+func IDRanges(rows []Customer) [][2]int64 {
+	var ranges [][2]int64
+	for _, c := range rows {
+		if n := len(ranges); n > 0 && ranges[n-1][1]+1 == c.ID {
+			ranges[n-1][1] = c.ID
+			continue
+		}
+		ranges = append(ranges, [2]int64{c.ID, c.ID})
+	}
+	return ranges
+}
+
+func insertCustomers(ctx context.Context, tx Tx, jobID *uuid.UUID, ranged bool, rows []Customer) error {
+	if l, ok := tx.(CustomerLoader); ok {
+		return l.LoadCustomers(ctx, jobID, ranged, rows)
+	}
+	return BulkInsertCustomers(ctx, tx, jobID, ranged, rows)
+}
+
+// BulkInsertCustomers is InsertCustomers (InsertRangedCustomers' rows, when ranged) through
+// tx.BulkInsert, value by value.
+func BulkInsertCustomers(ctx context.Context, tx Tx, jobID *uuid.UUID, ranged bool, rows []Customer) error {
 	var job any
 	if jobID != nil {
 		job = *jobID
 	}
 	columns, skip := CustomerInsertColumns, 0
-	if len(rows) > 0 && rows[0].ID != 0 {
+	switch {
+	case ranged:
+		columns, skip = CustomerInsertColumnsRanged, 1
+	case len(rows) > 0 && rows[0].ID != 0:
 		columns, skip = CustomerInsertColumnsWithID, 1
 	}
 	return tx.BulkInsert(ctx, "customers", columns, len(rows), func(i int, dst []any) {
@@ -84,5 +129,8 @@ func BulkInsertCustomers(ctx context.Context, tx Tx, jobID *uuid.UUID, rows []Cu
 		d := dst[skip:]
 		d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] =
 			c.FirstName, c.LastName, c.Address, c.Email, c.Age, c.Company, c.CreatedAt, job
+		if ranged {
+			d[8] = true
+		}
 	})
 }

@@ -49,7 +49,7 @@ type Tx interface {
 // Postgres, without putting every value in an interface); InsertCustomers uses it when the
 // Tx has it. It stores exactly what InsertCustomers' BulkInsert would.
 type CustomerLoader interface {
-	LoadCustomers(ctx context.Context, jobID *uuid.UUID, rows []Customer) error
+	LoadCustomers(ctx context.Context, jobID *uuid.UUID, ranged bool, rows []Customer) error
 }
 
 // The dialects a Tx reports.

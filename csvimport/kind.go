@@ -78,9 +78,55 @@ func (k *Kind) Begin(ctx context.Context, job *reins.Job) (reins.Task, error) {
 }
 
 // Undo implements reins.Kind: it deletes up to limit of the customers the job inserted.
+// The rows whose ids the job reserved are found by the ranges its batches recorded
+// (reins.InsertRangedCustomers), the lowest range first, on the primary key; a range is
+// dropped, or shortened, as its rows go. The rest (rows of a store that reserves no ids, or
+// inserted by a release before migration 014, even into this job) are found by job_id,
+// through the partial index that holds exactly them. A range whose rows are already gone
+// (deleted by someone else) is dropped and the next one tried, so that Undo answers 0 only
+// when nothing of the job is left.
 func (*Kind) Undo(ctx context.Context, tx reins.Tx, job *reins.Job, limit int) (int64, error) {
+	for {
+		lo, hi, ok, err := firstRange(ctx, tx, job.ID)
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			break
+		}
+		// The ids of a range are the job's alone, so limit of them hold at most limit rows.
+		upto := min(hi, lo+int64(limit)-1)
+		n, err := tx.Exec(ctx, `DELETE FROM customers WHERE id >= $2 AND id <= $3 AND job_id = $1`, job.ID, lo, upto)
+		if err != nil {
+			return 0, err
+		}
+		if upto == hi {
+			_, err = tx.Exec(ctx, `DELETE FROM reins_job_ranges WHERE job_id = $1 AND lo = $2`, job.ID, lo)
+		} else {
+			_, err = tx.Exec(ctx, `UPDATE reins_job_ranges SET lo = $3 WHERE job_id = $1 AND lo = $2`, job.ID, lo, upto+1)
+		}
+		if err != nil || n > 0 {
+			return n, err
+		}
+	}
 	return tx.Exec(ctx, `DELETE FROM customers WHERE id IN
-		(SELECT id FROM customers WHERE job_id = $1 LIMIT $2)`, job.ID, limit)
+		(SELECT id FROM customers WHERE job_id = $1 AND job_ranged IS NULL LIMIT $2)`, job.ID, limit)
+}
+
+// firstRange returns the job's lowest recorded range of ids, if it has one.
+func firstRange(ctx context.Context, tx reins.Tx, job uuid.UUID) (lo, hi int64, ok bool, err error) {
+	rows, err := tx.Query(ctx, `SELECT lo, hi FROM reins_job_ranges WHERE job_id = $1 ORDER BY lo LIMIT 1`, job)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	defer rows.Close()
+	if rows.Next() {
+		if err := rows.Scan(&lo, &hi); err != nil {
+			return 0, 0, false, err
+		}
+		ok = true
+	}
+	return lo, hi, ok, rows.Err()
 }
 
 // Discard implements reins.Kind: a whole file is kept for restart (upload.Discard).
@@ -131,6 +177,9 @@ func (r *rows) Flush(ctx context.Context) ([]*sheet.RowError, int64, func(contex
 		}
 	}
 	apply := func(ctx context.Context, tx reins.Tx) (int64, error) {
+		if r.reserve != nil {
+			return 0, reins.InsertRangedCustomers(ctx, tx, r.job, batch)
+		}
 		return 0, reins.InsertCustomers(ctx, tx, &r.job, batch)
 	}
 	return nil, int64(len(batch)), apply, nil

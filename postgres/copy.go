@@ -186,18 +186,28 @@ var customerTypes = []uint32{pgtype.VarcharOID, pgtype.VarcharOID, pgtype.Varcha
 // customerTypesWithID are the types of reins.CustomerInsertColumnsWithID.
 var customerTypesWithID = append([]uint32{pgtype.Int8OID}, customerTypes...)
 
+// customerTypesRanged are the types of reins.CustomerInsertColumnsRanged (migration 014's
+// job_ranged last).
+var customerTypesRanged = append(append([]uint32(nil), customerTypesWithID...), pgtype.BoolOID)
+
 // encodeCustomer appends one customer as a COPY tuple of reins.CustomerInsertColumns (with
-// the id first when withID: reins.CustomerInsertColumnsWithID), exactly as encodeValue would
-// encode InsertCustomers' values; job is nil for NULL.
-func encodeCustomer(buf []byte, c *reins.Customer, job *uuid.UUID, withID bool) ([]byte, error) {
+// the id first when withID: reins.CustomerInsertColumnsWithID; and job_ranged true last when
+// ranged: reins.CustomerInsertColumnsRanged), exactly as encodeValue would encode
+// InsertCustomers' values; job is nil for NULL.
+func encodeCustomer(buf []byte, c *reins.Customer, job *uuid.UUID, withID, ranged bool) ([]byte, error) {
 	if c.Age < math.MinInt32 || c.Age > math.MaxInt32 {
 		return nil, fmt.Errorf("age %d is out of the integer range", c.Age)
 	}
-	if withID {
+	switch {
+	case ranged:
+		buf = binary.BigEndian.AppendUint16(buf, uint16(len(customerTypesRanged)))
+		buf = binary.BigEndian.AppendUint32(buf, 8)
+		buf = binary.BigEndian.AppendUint64(buf, uint64(c.ID))
+	case withID:
 		buf = binary.BigEndian.AppendUint16(buf, uint16(len(customerTypesWithID)))
 		buf = binary.BigEndian.AppendUint32(buf, 8)
 		buf = binary.BigEndian.AppendUint64(buf, uint64(c.ID))
-	} else {
+	default:
 		buf = binary.BigEndian.AppendUint16(buf, uint16(len(customerTypes)))
 	}
 	for _, s := range [...]string{c.FirstName, c.LastName, c.Address, c.Email} {
@@ -212,10 +222,16 @@ func encodeCustomer(buf []byte, c *reins.Customer, job *uuid.UUID, withID bool) 
 	buf = binary.BigEndian.AppendUint32(buf, 8)
 	buf = binary.BigEndian.AppendUint64(buf, uint64(us))
 	if job == nil {
-		return binary.BigEndian.AppendUint32(buf, math.MaxUint32), nil
+		buf = binary.BigEndian.AppendUint32(buf, math.MaxUint32)
+	} else {
+		buf = binary.BigEndian.AppendUint32(buf, 16)
+		buf = append(buf, job[:]...)
 	}
-	buf = binary.BigEndian.AppendUint32(buf, 16)
-	return append(buf, job[:]...), nil
+	if ranged {
+		buf = binary.BigEndian.AppendUint32(buf, 1)
+		buf = append(buf, 1)
+	}
+	return buf, nil
 }
 
 var _ reins.CustomerIDReserver = (*DB)(nil)

@@ -25,7 +25,7 @@ func BenchmarkEncodeCustomers(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			src := &copyRows{n: len(rows), encode: func(buf []byte, i int) ([]byte, error) {
-				return encodeCustomer(buf, &rows[i], &job, false)
+				return encodeCustomer(buf, &rows[i], &job, false, false)
 			}}
 			if _, err := io.Copy(io.Discard, src); err != nil {
 				b.Fatal(err)

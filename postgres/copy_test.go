@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -208,6 +209,50 @@ func TestLoadCustomersAsBulkInsert(t *testing.T) {
 	} {
 		var n int64
 		if err := db.pool.QueryRow(ctx, q, a, b).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Errorf("%s: %d", q, n)
+		}
+	}
+	// An import's rows with reserved ids, marked job_ranged, their ranges recorded: the same
+	// through LoadCustomers and through BulkInsert.
+	c, d := uuid.New(), uuid.New()
+	for _, job := range []uuid.UUID{c, d} {
+		ids, err := db.ReserveCustomerIDs(ctx, len(customers))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ranged := slices.Clone(customers)
+		for i := range ranged {
+			ranged[i].ID = ids[i]
+		}
+		tx, err := (&conn{db: db}).Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if job == c {
+			err = reins.InsertRangedCustomers(ctx, tx, job, ranged)
+		} else {
+			err = reins.BulkInsertCustomers(ctx, tx, &job, true, ranged)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []string{
+		`SELECT count(*) FROM (SELECT ` + cols + `, job_ranged FROM customers WHERE job_id = $1
+			EXCEPT ALL SELECT ` + cols + `, job_ranged FROM customers WHERE job_id = $2) d`,
+		`SELECT count(*) FROM customers WHERE job_id IN ($1, $2) AND job_ranged IS NULL`,
+		`SELECT count(*) - 3000 FROM customers WHERE job_id = $1 AND job_ranged AND $2::uuid IS NOT NULL`,
+		`SELECT count(*) - 3000 FROM customers c JOIN reins_job_ranges r ON c.id BETWEEN r.lo AND r.hi
+			WHERE r.job_id = $1 AND c.job_id = $1 AND $2::uuid IS NOT NULL`,
+	} {
+		var n int64
+		if err := db.pool.QueryRow(ctx, q, c, d).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		if n != 0 {

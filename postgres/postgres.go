@@ -271,13 +271,16 @@ func (t *txn) BulkInsert(ctx context.Context, table string, columns []string, n 
 
 // LoadCustomers implements reins.CustomerLoader: BulkInsert's COPY, with each customer
 // encoded straight from its fields.
-func (t *txn) LoadCustomers(ctx context.Context, jobID *uuid.UUID, rows []reins.Customer) error {
+func (t *txn) LoadCustomers(ctx context.Context, jobID *uuid.UUID, ranged bool, rows []reins.Customer) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	withID := rows[0].ID != 0
+	withID := ranged || rows[0].ID != 0
 	columns, want := reins.CustomerInsertColumns, customerTypes
-	if withID {
+	switch {
+	case ranged:
+		columns, want = reins.CustomerInsertColumnsRanged, customerTypesRanged
+	case withID:
 		columns, want = reins.CustomerInsertColumnsWithID, customerTypesWithID
 	}
 	oids, err := t.db.copyTypes.lookup(ctx, t.tx, "customers", columns)
@@ -286,10 +289,10 @@ func (t *txn) LoadCustomers(ctx context.Context, jobID *uuid.UUID, rows []reins.
 	}
 	if !slices.Equal(oids, want) {
 		// Not the table encodeCustomer knows: let BulkInsert encode each value by its type.
-		return reins.BulkInsertCustomers(ctx, t, jobID, rows)
+		return reins.BulkInsertCustomers(ctx, t, jobID, ranged, rows)
 	}
 	src := &copyRows{n: len(rows), encode: func(buf []byte, i int) ([]byte, error) {
-		return encodeCustomer(buf, &rows[i], jobID, withID)
+		return encodeCustomer(buf, &rows[i], jobID, withID, ranged)
 	}}
 	return t.copyFrom(ctx, "customers", columns, src)
 }

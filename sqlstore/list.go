@@ -96,10 +96,19 @@ func (s *Store) FinishedBefore(ctx context.Context, t time.Time, limit int, stat
 }
 
 // DeleteFinishedJob implements reins.JobStore. The history goes with the row (ON DELETE
-// CASCADE).
+// CASCADE), and the ranges of ids its batches recorded with it (migration 014).
 func (s *Store) DeleteFinishedJob(ctx context.Context, id uuid.UUID, statuses ...reins.Status) (bool, error) {
-	n, err := s.conn.Exec(ctx, `DELETE FROM reins_jobs WHERE id = $1 AND status IN `+statusList(statuses), id)
-	return n > 0, s.wrap(err)
+	var deleted bool
+	err := s.inTx(ctx, func(tx Tx) error {
+		n, err := tx.Exec(ctx, `DELETE FROM reins_jobs WHERE id = $1 AND status IN `+statusList(statuses), id)
+		if err != nil || n == 0 {
+			return err
+		}
+		deleted = true
+		_, err = tx.Exec(ctx, `DELETE FROM reins_job_ranges WHERE job_id = $1`, id)
+		return err
+	})
+	return deleted, s.wrap(err)
 }
 
 // CountJobsByType implements reins.JobStore.
