@@ -26,7 +26,13 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[reins.RunArgs]) err
 			defer w.engine.fair.give(j.Owner)
 		}
 	}
+	if job.Args.Run == reins.RunProcess && w.engine.handOff(ctx, job.Args) {
+		return nil // the job's parked run in this process took it (park.go)
+	}
 	if !job.Args.Throttled {
+		// Counted only once it works the job itself: while it offers the job to a run whose
+		// batch acknowledged the PAUSE, that run must find a slot free to park in, or it ends
+		// and the job begins a second task (TestBehaviour/QuickResumeBeforePark).
 		w.engine.active.Add(1)
 		defer w.engine.active.Add(-1)
 	}
@@ -56,9 +62,6 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[reins.RunArgs]) err
 // run executes one run: it holds the job (its lease, kept alive by a heartbeat) and works
 // until the job is done, a command stops it, its budget is spent, or the process drains.
 func (e *Engine) run(ctx context.Context, args reins.RunArgs) error {
-	if args.Run == reins.RunProcess && e.handOff(ctx, args) {
-		return nil // the job's parked run in this process took it (park.go)
-	}
 	h, err := e.hold(ctx, args.JobID, func(ctx context.Context) (*reins.Job, error) {
 		return e.store.StartRun(ctx, args.JobID, args.Epoch, args.Run, e.cfg.LeaseTTL, e.cfg.Name)
 	})

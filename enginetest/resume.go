@@ -24,6 +24,7 @@ func exercisePauseCost(t *testing.T, open Opener) {
 	t.Run("NewJobStartsAtTypePace", func(t *testing.T) { t.Parallel(); testNewJobStartsAtTypePace(t, open) })
 	t.Run("QuickResumeContinuesRun", func(t *testing.T) { t.Parallel(); testQuickResumeContinuesRun(t, open, false) })
 	t.Run("RevokeWhileParked", func(t *testing.T) { t.Parallel(); testQuickResumeContinuesRun(t, open, true) })
+	t.Run("QuickResumeBeforePark", func(t *testing.T) { t.Parallel(); testQuickResumeBeforePark(t, open) })
 }
 
 // testQuickResumeContinuesRun pauses an export in the middle of its first run (its third
@@ -56,6 +57,60 @@ func testQuickResumeContinuesRun(t *testing.T, open Opener, revoke bool) {
 	}
 	if done.Done != int64(len(customers)) || done.Total == nil || *done.Total != done.Done {
 		t.Fatalf("done=%d total=%v, want %d", done.Done, done.Total, len(customers))
+	}
+	if runs := kind.runs(); len(runs) != 1 {
+		t.Fatalf("%d tasks begun (batch limits %v), want 1: the paused run goes on", len(runs), runs)
+	}
+}
+
+// testQuickResumeBeforePark resumes a paused export whose run, its batch having
+// acknowledged the PAUSE, has not parked yet (held between that commit and park) when the
+// RESUME's run starts: the paused run still parks, takes the job from the RESUME's run and
+// goes on with its task. Before, the RESUME's run counted as a busy worker while it offered
+// the job, the paused run found every slot taken and ended instead of parking, and the job
+// began a second task: QuickResumeContinuesRun failed so on a loaded machine.
+func testQuickResumeBeforePark(t *testing.T, open Opener) {
+	h, kind, customers := newLimitsHarness(t, open, 3,
+		engine.Config{Workers: 2, BatchSize: 2000, BatchTime: time.Minute, ParkTime: waitLimit})
+	kind.committed, kind.goOn = make(chan struct{}), make(chan struct{})
+	p := csvexport.Params{DateGTE: "2015-01-01", DateLTE: "2024-12-31"}
+	job := h.export(p)
+	select {
+	case <-kind.held:
+	case <-time.After(waitLimit):
+		t.Fatalf("the first run never reached batch %d", kind.holdAt)
+	}
+	answer := make(chan *reins.Job, 1)
+	go func() {
+		j, err := h.engine.Command(context.Background(), job.ID, reins.CommandPause, "test")
+		if err != nil {
+			t.Errorf("PAUSE: %v", err)
+		}
+		answer <- j
+	}()
+	h.waitStatus(job.ID, reins.StatusPausing)
+	close(kind.release)
+	<-kind.committed // the held batch acknowledged the PAUSE; its run waits before parking
+	h.waitStatus(job.ID, reins.StatusPaused)
+	if resumed := h.command(job.ID, reins.CommandResume); resumed.Status != reins.StatusResumed {
+		t.Fatalf("RESUME answered %s", resumed.Status)
+	}
+	h.waitFor(job.ID, "the RESUME's run started", func(*reins.Job) bool {
+		var running int64
+		if err := h.backend.QueryRow(context.Background(), `SELECT COUNT(*) FROM river_job WHERE state = 'running'`).Scan(&running); err != nil {
+			t.Fatal(err)
+		}
+		return running == 2 // the paused run's and the RESUME's
+	})
+	close(kind.goOn)
+	// The PAUSE is answered once the run says its batch acknowledged it, after the RESUME
+	// here: the job it reads then may be RESUMED already.
+	if paused := <-answer; paused == nil || paused.Status != reins.StatusPaused && paused.Status != reins.StatusResumed {
+		t.Fatalf("PAUSE answered %v, want PAUSED (or RESUMED since)", paused)
+	}
+	done := h.waitStatus(job.ID, reins.StatusCompleted)
+	if got, want := h.result(done), expectedCSV(t, customers, p); got != want {
+		t.Fatalf("the resumed export differs from the expected CSV (%d vs %d bytes)", len(got), len(want))
 	}
 	if runs := kind.runs(); len(runs) != 1 {
 		t.Fatalf("%d tasks begun (batch limits %v), want 1: the paused run goes on", len(runs), runs)
@@ -241,6 +296,9 @@ type limitsExport struct {
 	holdAt  int
 	held    chan struct{}
 	release chan struct{}
+	// committed, when not nil, is closed once the held batch committed, and the run then
+	// waits for goOn before it goes on (to park, after a PAUSE).
+	committed, goOn chan struct{}
 
 	mu     sync.Mutex
 	limits [][]int
@@ -285,6 +343,17 @@ func (t *limitsTask) Next(ctx context.Context, limit int) (*reins.Batch, bool, e
 		}
 	}
 	return t.Task.Next(ctx, limit)
+}
+
+func (t *limitsTask) Committed(b *reins.Batch) {
+	t.Task.Committed(b)
+	t.kind.mu.Lock()
+	held := t.run == 0 && len(t.kind.limits[t.run]) == t.kind.holdAt && t.kind.committed != nil
+	t.kind.mu.Unlock()
+	if held {
+		close(t.kind.committed)
+		<-t.kind.goOn
+	}
 }
 
 // holdUntil says it holds (closes held), then waits for release or the end of ctx.
