@@ -81,14 +81,14 @@ func InsertRangedCustomers(ctx context.Context, tx Tx, jobID uuid.UUID, rows []C
 	if err := insertCustomers(ctx, tx, &jobID, true, rows); err != nil {
 		return err
 	}
-	ranges := IDRanges(rows)
+	ranges := idRanges(rows)
 	return tx.BulkInsert(ctx, "reins_job_ranges", []string{"job_id", "lo", "hi"}, len(ranges), func(i int, dst []any) {
 		dst[0], dst[1], dst[2] = jobID, ranges[i][0], ranges[i][1]
 	})
 }
 
-// IDRanges returns the runs of consecutive ids of rows, whose ids ascend, as [lo, hi] pairs.
-func IDRanges(rows []Customer) [][2]int64 {
+// idRanges returns the runs of consecutive ids of rows, whose ids ascend, as [lo, hi] pairs.
+func idRanges(rows []Customer) [][2]int64 {
 	var ranges [][2]int64
 	for _, c := range rows {
 		if n := len(ranges); n > 0 && ranges[n-1][1]+1 == c.ID {
