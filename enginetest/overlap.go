@@ -95,15 +95,7 @@ func testImportOverlapPause(t *testing.T, open Opener) {
 		committed--
 	}
 	h.waitFor(job.ID, "the batches before the one in flight", func(j *reins.Job) bool { return j.Done == committed*batch })
-	answer := make(chan *reins.Job, 1)
-	go func() {
-		j, err := h.engine.Command(context.Background(), job.ID, reins.CommandPause, "test")
-		if err != nil {
-			t.Errorf("PAUSE: %v", err)
-		}
-		answer <- j
-	}()
-	h.waitStatus(job.ID, reins.StatusPausing)
+	answer := h.pauseInBackground(job.ID)
 	close(kind.release)
 	paused := <-answer
 	if want := (committed + 1) * batch; paused == nil || paused.Status != reins.StatusPaused || paused.Done != want {

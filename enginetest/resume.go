@@ -75,20 +75,8 @@ func testQuickResumeBeforePark(t *testing.T, open Opener) {
 	kind.committed, kind.goOn = make(chan struct{}), make(chan struct{})
 	p := csvexport.Params{DateGTE: "2015-01-01", DateLTE: "2024-12-31"}
 	job := h.export(p)
-	select {
-	case <-kind.held:
-	case <-time.After(waitLimit):
-		t.Fatalf("the first run never reached batch %d", kind.holdAt)
-	}
-	answer := make(chan *reins.Job, 1)
-	go func() {
-		j, err := h.engine.Command(context.Background(), job.ID, reins.CommandPause, "test")
-		if err != nil {
-			t.Errorf("PAUSE: %v", err)
-		}
-		answer <- j
-	}()
-	h.waitStatus(job.ID, reins.StatusPausing)
+	kind.awaitHeld(t)
+	answer := h.pauseInBackground(job.ID)
 	close(kind.release)
 	<-kind.committed // the held batch acknowledged the PAUSE; its run waits before parking
 	h.waitStatus(job.ID, reins.StatusPaused)
@@ -265,11 +253,22 @@ func newLimitsHarness(t *testing.T, open Opener, holdAt int, cfg engine.Config) 
 // it fails unless the answer is PAUSED part-way, its earlier batches in (of 12,000 rows).
 func (h *harness) pauseHeld(kind *limitsExport, id uuid.UUID) {
 	h.t.Helper()
-	select {
-	case <-kind.held:
-	case <-time.After(waitLimit):
-		h.t.Fatalf("the first run never reached batch %d", kind.holdAt)
+	kind.awaitHeld(h.t)
+	answer := h.pauseInBackground(id)
+	close(kind.release)
+	paused := <-answer
+	if paused == nil || paused.Status != reins.StatusPaused {
+		h.t.Fatalf("PAUSE mid-batch answered %v, want PAUSED", paused)
 	}
+	if paused.Done <= 0 || paused.Done >= 12_000 {
+		h.t.Fatalf("PAUSED with done=%d, want the first run's earlier batches", paused.Done)
+	}
+}
+
+// pauseInBackground sends PAUSE for the job without waiting for the answer, which comes on
+// the channel, and returns once the job is PAUSING: a held batch can then be let go.
+func (h *harness) pauseInBackground(id uuid.UUID) <-chan *reins.Job {
+	h.t.Helper()
 	answer := make(chan *reins.Job, 1)
 	go func() {
 		j, err := h.engine.Command(context.Background(), id, reins.CommandPause, "test")
@@ -279,13 +278,16 @@ func (h *harness) pauseHeld(kind *limitsExport, id uuid.UUID) {
 		answer <- j
 	}()
 	h.waitStatus(id, reins.StatusPausing)
-	close(kind.release)
-	paused := <-answer
-	if paused == nil || paused.Status != reins.StatusPaused {
-		h.t.Fatalf("PAUSE mid-batch answered %v, want PAUSED", paused)
-	}
-	if paused.Done <= 0 || paused.Done >= 12_000 {
-		h.t.Fatalf("PAUSED with done=%d, want the first run's earlier batches", paused.Done)
+	return answer
+}
+
+// awaitHeld waits until the first run holds its holdAt-th batch.
+func (k *limitsExport) awaitHeld(t testing.TB) {
+	t.Helper()
+	select {
+	case <-k.held:
+	case <-time.After(waitLimit):
+		t.Fatalf("the first run never reached batch %d", k.holdAt)
 	}
 }
 
