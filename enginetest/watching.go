@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +24,82 @@ func ExerciseWatching(t *testing.T, open Opener) {
 	t.Run("CountJobs", func(t *testing.T) { t.Parallel(); testCountJobs(t, open) })
 	t.Run("RateRecorded", func(t *testing.T) { t.Parallel(); testRateRecorded(t, open) })
 	t.Run("ChangeFeed", func(t *testing.T) { t.Parallel(); testChangeFeed(t, open) })
+	t.Run("UpdatedAtOnlyForward", func(t *testing.T) { t.Parallel(); testUpdatedAtOnlyForward(t, open) })
+}
+
+// testUpdatedAtOnlyForward moves a job through its life while the store's clock runs an
+// hour further behind at each change: on Postgres a batch reads the clock before it waits
+// for the row a PAUSE holds, and in a cluster one machine's clock may lag another's. Every
+// change must still stamp the job no earlier than the change before, and a change of status
+// later, or a watcher that keeps the newest copy of each job (the dashboard) or asks for the
+// jobs updated since the last change it saw misses it: a PAUSE answered PAUSED that the page
+// shows PAUSING.
+func testUpdatedAtOnlyForward(t *testing.T, open Opener) {
+	ctx := context.Background()
+	backend := open(t)
+	clocked, ok := backend.(interface{ SetNow(func() time.Time) })
+	if !ok {
+		t.Fatalf("%T has no SetNow", backend)
+	}
+	var lag atomic.Int64
+	clocked.SetNow(func() time.Time {
+		return time.Now().UTC().Truncate(time.Microsecond).Add(-time.Duration(lag.Load()))
+	})
+	job := &reins.Job{ID: uuid.New(), Type: csvexport.Type, Status: reins.StatusCreated, Owner: "alice"}
+	if err := backend.CreateJob(ctx, job, "test", reins.RunNone, nil); err != nil {
+		t.Fatal(err)
+	}
+	last := findJob(t, backend, job.ID)
+	step := func(what string, want reins.Status, change func(j *reins.Job) error) {
+		t.Helper()
+		lag.Add(int64(time.Hour))
+		if err := change(last); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		j := findJob(t, backend, job.ID)
+		if j.Status != want {
+			t.Fatalf("%s: the job is %s, want %s", what, j.Status, want)
+		}
+		if j.UpdatedAt.Before(last.UpdatedAt) || j.Status != last.Status && !j.UpdatedAt.After(last.UpdatedAt) {
+			t.Fatalf("%s (%s to %s) stamped the job %s, after the change before it stamped %s", what, last.Status, j.Status, j.UpdatedAt, last.UpdatedAt)
+		}
+		listed, err := backend.ListJobs(ctx, &reins.JobFilter{Owner: "alice", UpdatedFrom: &last.UpdatedAt, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(listed) != 1 || listed[0].Status != want {
+			t.Fatalf("after %s, the jobs updated since the change before are %v, want the job %s", what, listed, want)
+		}
+		last = j
+	}
+	var lease uuid.UUID
+	start := func(j *reins.Job) error {
+		held, err := backend.StartRun(ctx, j.ID, j.Epoch, reins.RunProcess, time.Minute, "test")
+		if err == nil {
+			lease = *held.Lease
+		}
+		return err
+	}
+	commit := func(b reins.Batch) func(j *reins.Job) error {
+		return func(j *reins.Job) error {
+			b.JobID, b.Epoch, b.Kind, b.Lease, b.DoneDelta, b.Checkpoint = j.ID, j.Epoch, reins.RunProcess, lease, 5, []byte(`{}`)
+			_, err := backend.CommitBatch(ctx, &b)
+			return err
+		}
+	}
+	command := func(cmd reins.Command) func(j *reins.Job) error {
+		return func(j *reins.Job) error {
+			_, _, err := backend.ApplyCommand(ctx, j.ID, cmd, "test")
+			return err
+		}
+	}
+	step("the claim", reins.StatusStarted, start)
+	step("a batch", reins.StatusStarted, commit(reins.Batch{StopIfPausing: true}))
+	step("PAUSE", reins.StatusPausing, command(reins.CommandPause))
+	step("the batch that acknowledges it", reins.StatusPaused, commit(reins.Batch{StopIfPausing: true}))
+	step("RESUME", reins.StatusResumed, command(reins.CommandResume))
+	step("the resumed run's claim", reins.StatusResumed, start)
+	step("the last batch", reins.StatusCompleted, commit(reins.Batch{Complete: true}))
 }
 
 // testRateRecorded commits batches with and without a rate: a batch's rate is kept with the

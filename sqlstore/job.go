@@ -154,7 +154,7 @@ func (s *Store) ApplyCommand(ctx context.Context, id uuid.UUID, cmd reins.Comman
 		if t, err = reins.NextStatus(job.Status, cmd); err != nil || t.NoOp {
 			return err
 		}
-		now := s.Now()
+		now := s.stamp(job)
 		from := job.Status
 		job.Status, job.UpdatedAt = t.To, now
 		if t.BumpEpoch {
@@ -395,17 +395,25 @@ func (s *Store) finishBatch(ctx context.Context, tx Tx, b *reins.Batch, res *rei
 		text := jsonText(b.Checkpoint)
 		checkpoint = &text
 	}
+	// now was read before the update waited for the row's lock, which a command may have
+	// held and stamped later meanwhile: then the stamp stays where it is rather than go back,
+	// and a status this batch writes besides is stamped just after it (Store.stamp).
+	asked := now
 	err := tx.QueryRow(ctx, `UPDATE reins_jobs SET done = done + $3, total = COALESCE($4, total),
-		active_ms = active_ms + $5, checkpoint = COALESCE($6, checkpoint), updated_at = $7, rate_per_s = COALESCE($9, rate_per_s),
+		active_ms = active_ms + $5, checkpoint = COALESCE($6, checkpoint),
+		updated_at = CASE WHEN updated_at > $7 THEN updated_at ELSE $7 END, rate_per_s = COALESCE($9, rate_per_s),
 		rate_at = COALESCE($10, rate_at)
 		WHERE id = $1 AND run_epoch = $2 AND lease_token = $8 AND status IN `+statusList(runStatuses(b.Kind))+`
-		RETURNING status`,
+		RETURNING status, updated_at`,
 		b.JobID, b.Epoch, b.DoneDelta, b.Total, b.ActiveMillis, checkpoint, now, b.Lease,
-		b.RatePerS, rateAt).Scan(&res.Status)
+		b.RatePerS, rateAt).Scan(&res.Status, &now)
 	if s.conn.IsNoRows(err) {
 		return fenced(b.JobID, b.Epoch)
 	} else if err != nil {
 		return fmt.Errorf("commit batch: %w", err)
+	}
+	if now = now.UTC(); !now.Equal(asked) {
+		now = after(asked, now)
 	}
 	if res.Applied != 0 {
 		if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET done = CASE WHEN done + $2 > 0 THEN done + $2 ELSE 0 END
@@ -485,6 +493,7 @@ func (s *Store) FinishRun(ctx context.Context, f *reins.Finish) (bool, error) {
 			// Only the holder of a live lease speaks for the job's work.
 			return nil
 		}
+		now = after(now, job.UpdatedAt)
 		var finished *time.Time
 		if t.To.Terminal() {
 			finished = &now
@@ -518,7 +527,7 @@ func (s *Store) FailJob(ctx context.Context, id uuid.UUID, message, actor string
 			return nil
 		}
 		done = true
-		return s.failInTx(ctx, tx, job, message, actor, s.Now())
+		return s.failInTx(ctx, tx, job, message, actor, s.stamp(job))
 	})
 	return done, err
 }

@@ -32,7 +32,7 @@ func (s *Store) StartRun(ctx context.Context, id uuid.UUID, epoch int64, kind re
 		if kind != reins.RunProcess || job.Status != reins.StatusCreated {
 			return nil
 		}
-		return s.claimJob(ctx, tx, job, "worker", "", now)
+		return s.claimJob(ctx, tx, job, "worker", "", after(now, job.UpdatedAt))
 	})
 	if err != nil {
 		return nil, err
@@ -279,7 +279,7 @@ func (s *Store) rescue(ctx context.Context, id uuid.UUID, gone func(tx Tx, job *
 		if ok, err := gone(tx, job); err != nil || !ok {
 			return err
 		}
-		now := s.Now()
+		now := s.stamp(job)
 		if _, err := tx.Exec(ctx, `UPDATE reins_jobs SET lease_token = NULL, lease_expires_at = NULL
 			WHERE id = $1`, id); err != nil {
 			return err

@@ -21,7 +21,7 @@ func (s *Store) RestartJob(ctx context.Context, r *reins.Restart) (*reins.Job, e
 		if err := reins.CheckRestart(old); err != nil {
 			return err
 		}
-		now := s.Now()
+		now := s.stamp(old)
 		if reins.RestartRevokes(old.Status) {
 			if err := s.revokeInTx(ctx, tx, old, r.Actor, now); err != nil {
 				return err

@@ -78,6 +78,25 @@ func New(conn Conn) *Store {
 	return &Store{conn: conn, Now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}
 }
 
+// stamp is the time to write as the locked job's updated_at: now, or just after the job's
+// stamp when a lagging clock (another machine's, or one read before the row's lock was won)
+// would not move it forward. Watchers keep the newest copy of a job and ask for the jobs
+// changed since a time, so each change of a job is stamped later than the one before
+// (docs/api.md, "Watching jobs").
+func (s *Store) stamp(job *reins.Job) time.Time { return after(s.Now(), job.UpdatedAt) }
+
+// after returns t, or the microsecond after prev (the stored precision) when t is not later.
+func after(t, prev time.Time) time.Time {
+	if !t.After(prev) {
+		return prev.Add(time.Microsecond)
+	}
+	return t
+}
+
+// SetNow replaces the store's clock, before the store is in use: tests stand in a clock
+// that lags the one that stamped the last change, as another machine's may.
+func (s *Store) SetNow(now func() time.Time) { s.Now = now }
+
 // Ping implements reins.Store.
 func (s *Store) Ping(ctx context.Context) error {
 	var one int

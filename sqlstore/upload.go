@@ -75,7 +75,7 @@ func (s *Store) CompleteUpload(ctx context.Context, jobID, lease uuid.UUID, rece
 		if job.Lease == nil || *job.Lease != lease {
 			return reins.Errorf(reins.EFENCED, "the transfer into job %s lost its lease", job.ID)
 		}
-		now := s.Now()
+		now := s.stamp(job)
 		if _, err := tx.Exec(ctx, `UPDATE reins_uploads SET received = $2, records = $3, complete = true,
 			updated_at = $4, lease_expires_at = NULL WHERE job_id = $1`, jobID, received, records, now); err != nil {
 			return fmt.Errorf("complete upload: %w", err)
