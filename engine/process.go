@@ -76,6 +76,9 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) (err err
 	// batch's effects go in as the batch before it commits (reins.Batch.Overlap). Whatever
 	// is left when the run ends is rolled back.
 	var flight []*inFlight
+	// readPast is set once a read was cut short for a signal (Engine.next): the task has read
+	// past what is committed, so the run cannot park and go on with it.
+	var readPast bool
 	abandon := func() {
 		for _, f := range flight {
 			f.p.Abandon()
@@ -135,7 +138,7 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) (err err
 				abandon()
 				return true, nil
 			}
-			if own == nil || !detach() {
+			if readPast || own == nil || !detach() {
 				return true, nil // a throttled run reads nothing ahead; or the hold already ended
 			}
 			next, err := e.park(tctx, cur, done, own)
@@ -183,7 +186,26 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) (err err
 			limit = max(1, min(limit, rate/4))
 		}
 		began := time.Now()
-		b, lastBatch, err := task.Next(tctx, limit)
+		b, lastBatch, err := e.next(tctx, cur, task, limit, len(flight) > 0)
+		if errors.Is(err, errInterrupted) {
+			// A signal that stops the run cut the read short. The batch in flight commits
+			// if its effects are in (its commit acknowledges a PAUSE and keeps its work),
+			// or is abandoned as awaitApplied would; either way the run ends.
+			readPast = true
+			select {
+			case <-flight[0].p.Applied():
+				if ended, err := settle(); ended {
+					return err
+				}
+				// The commit found the job runnable, which no command makes it without moving
+				// the epoch (and fencing the commit off): should it happen, a new run goes on
+				// from the checkpoint, not this task, which read past it.
+				return e.handOver(cur.Context(), cur, &outcome)
+			default:
+				abandon()
+				return e.stop(cur.Context(), cur, &outcome)
+			}
+		}
 		if err != nil {
 			return err
 		}
@@ -215,6 +237,53 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) (err err
 			}
 		}
 	}
+}
+
+// errInterrupted is Engine.next's error when a signal that stops the run cut the read short.
+var errInterrupted = errors.New("engine: the read of the next batch was cut short by a signal")
+
+// next reads the task's next batch. While a batch before it is in flight (watch: its effects
+// go in beside the read, reins.Batch.Overlap), a signal that stops the run cuts the read
+// short and next returns errInterrupted: the batch in flight, whose commit acknowledges a
+// PAUSE, then need not wait for a read whose batch the PAUSE would roll back anyway
+// (docs/architecture.md, "Stopping"). The task has read past what is committed then, and
+// cannot go on. A signal whose re-read finds the run may go on is used up here; the batch's
+// commit reads the job's status under its fence in any case.
+func (e *Engine) next(ctx context.Context, h *Hold, task reins.Task, limit int, watch bool) (*reins.Batch, bool, error) {
+	if !watch {
+		return task.Next(ctx, limit)
+	}
+	rctx, cut := context.WithCancel(ctx)
+	defer cut()
+	read := make(chan struct{})
+	stopped := make(chan bool, 1)
+	go func() {
+		stop := false
+		defer func() { stopped <- stop }()
+		for {
+			select {
+			case <-read:
+				return
+			case <-ctx.Done():
+				return
+			case <-h.Signals():
+				var err error
+				if stop, err = e.mustStop(ctx, h); err != nil {
+					stop = false // the batch's commit finds out
+					return
+				} else if stop {
+					cut()
+					return
+				}
+			}
+		}
+	}()
+	b, last, err := task.Next(rctx, limit)
+	close(read)
+	if <-stopped {
+		return nil, false, errInterrupted
+	}
+	return b, last, err
 }
 
 // inFlight is a batch begun and not yet settled.
