@@ -118,9 +118,9 @@ func TestTenantIsolation(t *testing.T) {
 			}
 			for _, id := range []string{exportID, importID} {
 				path := strings.ReplaceAll(route, "{job_id}", id)
-				// The owner sees it (so this walk can fail); a stream is read for a moment...
+				// The owner sees it (so this walk can fail); a stream is read until it does...
 				if strings.HasSuffix(route, "/events") {
-					if body := readBriefly(t, acme, path); !strings.Contains(body, id) {
+					if body := readUntil(t, acme, path, id); !strings.Contains(body, id) {
 						t.Errorf("owner: GET %s shows no event of its job: %.300s", path, body)
 					}
 				} else if r := acme.get(path); r.status == http.StatusNotFound && bodyContains(r.body, "no job") {
@@ -149,33 +149,35 @@ func TestTenantIsolation(t *testing.T) {
 			t.Errorf("acme's import is %s, want CREATED", s.JobStatus)
 		}
 		// Lists, summaries and streams: every route without a job id that answers globex
-		// must not show acme's jobs. Streams are read for a moment (their first events are
-		// the current state).
+		// must not show acme's jobs. A stream is read until it shows globex's own job: its
+		// first events are the current state, the jobs not finished (acme's would be among
+		// them) before the finished one.
 		globexExport := globex.export("2000-01-01", "2000-01-02", 0)
+		globex.waitStatus(globexExport, "COMPLETED")
 		for _, route := range routePatterns(m.API) {
 			if strings.Contains(route, "{") || isPublic(route) || route == "/api/v1/export" || route == "/api/v1/new-job" {
 				continue
 			}
-			body := readBriefly(t, globex, route)
+			body := readUntil(t, globex, route, globexExport)
 			if strings.Contains(body, exportID) || strings.Contains(body, importID) {
 				t.Errorf("GET %s as globex shows acme's jobs: %.300s", route, body)
 			}
 		}
-		if body := readBriefly(t, globex, "/api/v1/jobs?limit=1000"); !strings.Contains(body, globexExport) {
+		if body := readUntil(t, globex, "/api/v1/jobs?limit=1000", ""); !strings.Contains(body, globexExport) {
 			t.Errorf("globex's list lacks its own job %s: %.300s", globexExport, body)
 		}
-		if body := readBriefly(t, acme, "/api/v1/jobs?limit=1000"); strings.Contains(body, globexExport) || !strings.Contains(body, exportID) {
+		if body := readUntil(t, acme, "/api/v1/jobs?limit=1000", ""); strings.Contains(body, globexExport) || !strings.Contains(body, exportID) {
 			t.Errorf("acme's list is wrong: %.300s", body)
 		}
 		acme.command(exportID, "REVOKE")
 	})
 }
 
-// readBriefly GETs path and returns what arrives in the first second: all of an ordinary
-// answer, the first events of a stream.
-func readBriefly(t *testing.T, c *client, path string) string {
+// readUntil GETs path and returns all of an ordinary answer, or of a stream what arrives
+// until want shows in it (or the stream ends, or waitLimit passes).
+func readUntil(t *testing.T, c *client, path, want string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
 	if err != nil {
@@ -190,8 +192,20 @@ func readBriefly(t *testing.T, c *client, path string) string {
 	if res.StatusCode >= 500 {
 		t.Errorf("GET %s: %d", path, res.StatusCode)
 	}
-	b, _ := io.ReadAll(res.Body)
-	return string(b)
+	if !strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream") {
+		b, _ := io.ReadAll(res.Body)
+		return string(b)
+	}
+	var body strings.Builder
+	lines := bufio.NewScanner(res.Body)
+	for lines.Scan() {
+		body.WriteString(lines.Text() + "\n")
+		if strings.Contains(lines.Text(), want) {
+			return body.String()
+		}
+	}
+	t.Errorf("GET %s: the stream never showed %q: %.300s", path, want, body.String())
+	return body.String()
 }
 
 // TestCrossSite checks that a browser's cross-site request cannot change state (commands,
