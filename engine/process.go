@@ -154,8 +154,8 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) (err err
 			return false, nil
 		}
 		if res.Status == reins.StatusPausing {
-			// PAUSING but not acknowledged by the batch: stop and acknowledge now.
-			abandon()
+			// PAUSING but not acknowledged by the batch: stop and acknowledge now (a batch
+			// begun after it is rolled back as the run ends, after the answer).
 			return true, e.stop(hctx, cur, &outcome)
 		}
 		var wait time.Duration
@@ -165,7 +165,8 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) (err err
 		if stop, err := e.waitBetweenBatches(hctx, cur, wait); err != nil {
 			return true, err
 		} else if stop {
-			abandon()
+			// Acknowledged first, as in awaitApplied: the PAUSE does not wait for the COPY of
+			// a batch begun after this one to be cancelled.
 			return true, e.stop(hctx, cur, &outcome)
 		}
 		return false, nil
@@ -202,8 +203,7 @@ func (e *Engine) process(ctx context.Context, h *Hold, kind reins.Kind) (err err
 				// from the checkpoint, not this task, which read past it.
 				return e.handOver(cur.Context(), cur, &outcome)
 			default:
-				abandon()
-				return e.stop(cur.Context(), cur, &outcome)
+				return e.stop(cur.Context(), cur, &outcome) // acknowledged first, as above
 			}
 		}
 		if err != nil {

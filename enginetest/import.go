@@ -116,6 +116,7 @@ func ExerciseImport(t *testing.T, open Opener) {
 	t.Run("ImportClientGone", func(t *testing.T) { t.Parallel(); testImportClientGone(t, open) })
 	t.Run("ImportOverlapPause", func(t *testing.T) { t.Parallel(); testImportOverlapPause(t, open) })
 	t.Run("ImportPauseDuringEffects", func(t *testing.T) { t.Parallel(); testImportPauseDuringEffects(t, open) })
+	t.Run("ImportPauseBeforeRollback", func(t *testing.T) { t.Parallel(); testImportPauseBeforeRollback(t, open) })
 }
 
 func testImportPauseResume(t *testing.T, open Opener) {

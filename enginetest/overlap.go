@@ -32,6 +32,13 @@ type heldImport struct {
 	// before the held one are in.
 	applied     chan struct{}
 	appliedOnce sync.Once
+	// stubborn (with effects) holds the rows until release even when the batch is told to
+	// stop, as a COPY whose cancellation is slow would.
+	stubborn bool
+	// committed, when not nil, is closed once the batch before the held one committed, and
+	// the run then waits for goOn.
+	committed, goOn chan struct{}
+	commits         atomic.Int64
 }
 
 func (k *heldImport) Begin(ctx context.Context, job *reins.Job) (reins.Task, error) {
@@ -76,12 +83,26 @@ func (t *heldImportTask) Next(ctx context.Context, limit int) (*reins.Batch, boo
 	}
 	apply := b.Apply
 	b.Apply = func(ctx context.Context, tx reins.Tx) (int64, error) {
-		if err := holdUntil(ctx, k.held, k.release); err != nil {
+		if k.stubborn {
+			close(k.held)
+			<-k.release
+			if ctx.Err() != nil {
+				return 0, ctx.Err()
+			}
+		} else if err := holdUntil(ctx, k.held, k.release); err != nil {
 			return 0, err
 		}
 		return apply(ctx, tx)
 	}
 	return b, last, nil
+}
+
+func (t *heldImportTask) Committed(b *reins.Batch) {
+	t.Task.Committed(b)
+	if k := t.kind; k.commits.Add(1) == k.holdAt-1 && k.committed != nil {
+		close(k.committed)
+		<-k.goOn
+	}
 }
 
 // testImportOverlapPause PAUSEs an unthrottled import while a batch is in flight (where
@@ -195,6 +216,58 @@ func testImportPauseDuringEffects(t *testing.T, open Opener) {
 			paused.Status, paused.Done, before)
 	}
 	close(kind.release)
+	if rows, _ := h.imported(job.ID); rows != before {
+		t.Fatalf("PAUSED with done=%d but the table holds %d of the job's rows", before, rows)
+	}
+	h.command(job.ID, reins.CommandResume)
+	done := h.waitStatus(job.ID, reins.StatusCompleted)
+	rows, emails := h.imported(job.ID)
+	if rows != n || emails != n || done.Done != n {
+		t.Fatalf("imported %d rows (%d distinct emails), done=%d; want %d of each", rows, emails, done.Done, n)
+	}
+}
+
+// testImportPauseBeforeRollback PAUSEs an import where batches overlap (Postgres) just after
+// a batch committed, while the rows of the batch after it go in and do not stop when told to
+// (a COPY whose cancellation is slow): the PAUSE is answered PAUSED without waiting for them,
+// and they never show. Before, the run rolled that batch back before it acknowledged the
+// PAUSE, here for ever: the answer was PAUSING after the command's wait bound.
+func testImportPauseBeforeRollback(t *testing.T, open Opener) {
+	backend := open(t)
+	if !backend.OverlapsBatches() {
+		t.Skip("batches do not overlap on this store: no batch is begun while another commits")
+	}
+	b, err := blob.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kind := &heldImport{Kind: &csvimport.Kind{Store: backend, Blob: b}, holdAt: 5, effects: true, stubborn: true,
+		held: make(chan struct{}), release: make(chan struct{}), committed: make(chan struct{}), goOn: make(chan struct{})}
+	h := newHarnessWith(t, backend, b, reins.NewRegistry(kind),
+		engine.Config{Workers: 2, BatchSize: 200, RunBudget: 2 * waitLimit})
+	const n, batch = 6000, 200
+	job := h.upload(importParams{OnError: upload.OnErrorAbort}, importCSV(n, nil))
+	for _, ch := range []chan struct{}{kind.held, kind.committed} {
+		select {
+		case <-ch:
+		case <-time.After(waitLimit):
+			t.Fatalf("the import never reached batch %d", kind.holdAt)
+		}
+	}
+	// Batch 4 committed and batch 5's rows are held; the run looks for signals next.
+	answer := h.pauseInBackground(job.ID)
+	close(kind.goOn)
+	var paused *reins.Job
+	select {
+	case paused = <-answer:
+	case <-time.After(2 * waitLimit):
+		t.Fatal("no answer to the PAUSE")
+	}
+	close(kind.release)
+	before := (kind.holdAt - 1) * batch
+	if paused == nil || paused.Status != reins.StatusPaused || paused.Done != before {
+		t.Fatalf("PAUSE while a batch's rows would not stop answered %+v; want PAUSED with done=%d", paused, before)
+	}
 	if rows, _ := h.imported(job.ID); rows != before {
 		t.Fatalf("PAUSED with done=%d but the table holds %d of the job's rows", before, rows)
 	}
