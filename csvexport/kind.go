@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -536,6 +537,29 @@ func (t *task) Committed(b *reins.Batch) {
 	}
 }
 
+// partStored reports whether the job's stored checkpoint names this run's part.
+func (t *task) partStored() (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	job, err := t.kind.Store.FindJob(ctx, t.job.ID)
+	if err != nil {
+		return false, fmt.Errorf("keep the part %s: %w", t.part.Key, err)
+	}
+	if len(job.Checkpoint) == 0 {
+		return false, nil
+	}
+	var cp Checkpoint
+	if err := json.Unmarshal(job.Checkpoint, &cp); err != nil {
+		return false, fmt.Errorf("keep the part %s: %w", t.part.Key, err)
+	}
+	for _, p := range cp.Parts {
+		if p.Key == t.part.Key {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 func (t *task) Close(outcome reins.Outcome) error {
 	if t.stopCount != nil {
 		t.stopCount()
@@ -553,8 +577,13 @@ func (t *task) Close(outcome reins.Outcome) error {
 		return t.kind.Blob.DeletePrefix(prefix(t.job.ID))
 	}
 	if t.written == 0 {
-		// No batch of this run committed: its part is in no checkpoint.
+		// No batch of this run is known to have committed its part. One may have, its
+		// answer lost (the process stopping or the connection dropping during COMMIT): the
+		// part stays when the stored checkpoint names it, or when that cannot be read.
 		t.file.Close()
+		if stored, err := t.partStored(); err != nil || stored {
+			return err
+		}
 		return t.kind.Blob.Delete(t.part.Key)
 	}
 	return t.file.Close()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -30,6 +31,7 @@ import (
 func ExerciseSnapshot(t *testing.T, open Opener) {
 	t.Run("ExportSnapshot", func(t *testing.T) { t.Parallel(); testExportSnapshot(t, open) })
 	t.Run("ExportReadAhead", func(t *testing.T) { t.Parallel(); testExportReadAhead(t, open) })
+	t.Run("ExportCommitAnswerLost", func(t *testing.T) { t.Parallel(); testExportCommitAnswerLost(t, open) })
 	t.Run("ExportFormulaReadAhead", func(t *testing.T) { t.Parallel(); testExportFormulaReadAhead(t, open) })
 }
 
@@ -447,4 +449,44 @@ func parseExport(t testing.TB, body string) []exportRow {
 		rows = append(rows, exportRow{email: r[3]})
 	}
 	return rows
+}
+
+// testExportCommitAnswerLost loses the answer to an export's first commit: the batch is in,
+// its checkpoint naming the run's part file, but the run is told the commit failed (as when
+// the process stops or the connection drops while COMMIT is on its way). The run ends on the
+// error, and the retried run goes on from the stored checkpoint; the part must still be
+// there. Before, the ended run's task, knowing of no batch of its own that committed,
+// deleted its part, and the COMPLETED export could not be read.
+func testExportCommitAnswerLost(t *testing.T, open Opener) {
+	backend := &lostAnswer{Backend: open(t)}
+	customers := seed(t, backend, 3000)
+	b, err := blob.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarnessWith(t, backend, b, reins.NewRegistry(&csvexport.Kind{Store: backend, Blob: b}),
+		engine.Config{Workers: 1, BatchSize: 200})
+	p := csvexport.Params{DateGTE: "2015-01-01", DateLTE: "2024-12-31"}
+	done := h.waitStatus(h.export(p).ID, reins.StatusCompleted)
+	if !backend.lost.Load() {
+		t.Fatal("no commit's answer was lost")
+	}
+	if got, want := h.result(done), expectedCSV(t, customers, p); got != want {
+		t.Fatalf("the export differs from the expected CSV (%d vs %d bytes)", len(got), len(want))
+	}
+}
+
+// lostAnswer commits the first batch and then reports an error, as a commit whose answer
+// never came.
+type lostAnswer struct {
+	reinstest.Backend
+	lost atomic.Bool
+}
+
+func (s *lostAnswer) CommitBatch(ctx context.Context, b *reins.Batch) (*reins.BatchResult, error) {
+	res, err := s.Backend.CommitBatch(ctx, b)
+	if err == nil && b.DoneDelta > 0 && s.lost.CompareAndSwap(false, true) {
+		return nil, errors.New("the connection closed before the COMMIT's answer came (test)")
+	}
+	return res, err
 }
