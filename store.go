@@ -393,6 +393,11 @@ type Notifier interface {
 	// Notify signals every subscriber of the job, in every process.
 	Notify(ctx context.Context, jobID uuid.UUID) error
 
+	// Publish signals the job's subscribers in this process at once: for a change this
+	// process committed, whose signal to the other processes (and, on Postgres, back to
+	// this one) goes through the database and comes later.
+	Publish(jobID uuid.UUID)
+
 	// Subscribe returns a channel that receives a value after each signal for the job, and
 	// a function that ends the subscription.
 	Subscribe(jobID uuid.UUID) (<-chan struct{}, func())

@@ -9,9 +9,10 @@ import (
 	"github.com/reins-dev/reins"
 )
 
-// notify signals the job's subscribers in every process. A lost signal only delays a waiter
-// until its backup poll, so a failure is logged, not returned.
+// notify signals the job's subscribers in every process, in this one at once. A lost signal
+// only delays a waiter until its backup poll, so a failure is logged, not returned.
 func (e *Engine) notify(ctx context.Context, id uuid.UUID) {
+	e.notifier.Publish(id)
 	if err := e.notifier.Notify(context.WithoutCancel(ctx), id); err != nil {
 		e.log.Warn("reins: could not signal a job change", "job_id", id, "error", err)
 	}
@@ -58,10 +59,20 @@ func (e *Engine) Command(ctx context.Context, id uuid.UUID, cmd reins.Command, a
 
 	// A command that changed the job wrote its status and history in one transaction, which
 	// announced the change on the change feed as it committed; that signals the job's
-	// subscribers (a run to stop, a parked run to go on) without a signal of its own here.
-	job, _, err := e.store.ApplyCommand(ctx, id, cmd, actor)
+	// subscribers (a run to stop, a parked run to go on) in every process. A run in this
+	// process is signalled at once besides, without the round trip through the database
+	// (on Postgres the notification comes back from a backend that a busy machine may
+	// schedule late; docs/architecture.md, "Signals").
+	job, t, err := e.store.ApplyCommand(ctx, id, cmd, actor)
 	if err != nil {
 		return nil, err
+	}
+	if !t.NoOp {
+		e.notifier.Publish(id)
+		select {
+		case <-signals: // this command's own signal; an acknowledgement signals again
+		default:
+		}
 	}
 	if !job.Status.Transitional() {
 		return job, nil
