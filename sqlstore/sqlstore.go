@@ -82,7 +82,7 @@ func New(conn Conn) *Store {
 // stamp when a lagging clock (another machine's, or one read before the row's lock was won)
 // would not move it forward. Watchers keep the newest copy of a job and ask for the jobs
 // changed since a time, so each change of a job is stamped later than the one before
-// (docs/api.md, "Watching jobs").
+// (docs/events.md, "Live events").
 func (s *Store) stamp(job *reins.Job) time.Time { return after(s.Now(), job.UpdatedAt) }
 
 // after returns t, or the microsecond after prev (the stored precision) when t is not later.
