@@ -2,6 +2,7 @@ package enginetest
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/reins-dev/reins/blob"
 	"github.com/reins-dev/reins/csvimport"
 	"github.com/reins-dev/reins/engine"
+	"github.com/reins-dev/reins/reinstest"
 	"github.com/reins-dev/reins/upload"
 )
 
@@ -105,6 +107,50 @@ func (t *heldImportTask) Committed(b *reins.Batch) {
 	}
 }
 
+// The import the tests of a held import run: heldRows rows in batches of heldBatch (the
+// batch limit is also the least a batch is sized to).
+const heldRows, heldBatch = 6000, 200
+
+// startHeldImport makes kind the customers import on backend, over a blob store of its own,
+// starts an engine of two workers with it (cfg's other settings kept), and uploads heldRows
+// rows into a new import job.
+func startHeldImport(t *testing.T, backend reinstest.Backend, kind *heldImport, cfg engine.Config) (*harness, *reins.Job) {
+	t.Helper()
+	b, err := blob.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kind.Kind = &csvimport.Kind{Store: backend, Blob: b}
+	cfg.Workers, cfg.BatchSize = 2, heldBatch
+	h := newHarnessWith(t, backend, b, reins.NewRegistry(kind), cfg)
+	return h, h.upload(importParams{OnError: upload.OnErrorAbort}, importCSV(heldRows, nil))
+}
+
+// awaitClosed waits until ch is closed; reaching waitLimit first fails the test with what.
+func awaitClosed(t testing.TB, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(waitLimit):
+		t.Fatal(what)
+	}
+}
+
+// resumeWhole checks that the paused import's rows in the table are the ones it counts,
+// then RESUMEs it and checks that it completes with every row of the file once.
+func (h *harness) resumeWhole(paused *reins.Job) {
+	h.t.Helper()
+	if rows, _ := h.imported(paused.ID); rows != paused.Done {
+		h.t.Fatalf("PAUSED with done=%d but the table holds %d of the job's rows", paused.Done, rows)
+	}
+	h.command(paused.ID, reins.CommandResume)
+	done := h.waitStatus(paused.ID, reins.StatusCompleted)
+	rows, emails := h.imported(paused.ID)
+	if rows != heldRows || emails != heldRows || done.Done != heldRows {
+		h.t.Fatalf("imported %d rows (%d distinct emails), done=%d; want %d of each", rows, emails, done.Done, heldRows)
+	}
+}
+
 // testImportOverlapPause PAUSEs an unthrottled import while a batch is in flight (where
 // batches overlap, with its rows going in as the run reads the next one): PAUSE is answered
 // by that batch's commit, a batch begun after it leaves nothing, and after RESUME the job
@@ -115,35 +161,20 @@ func (t *heldImportTask) Committed(b *reins.Batch) {
 // wait bound (the harness's, 3 minutes).
 func testImportOverlapPause(t *testing.T, open Opener) {
 	backend := open(t)
-	b, err := blob.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	kind := &heldImport{Kind: &csvimport.Kind{Store: backend, Blob: b}, holdAt: 5,
-		held: make(chan struct{}), release: make(chan struct{}), applied: make(chan struct{})}
-	// Batches of 200 rows: the batch limit is also the least a batch is sized to.
-	h := newHarnessWith(t, backend, b, reins.NewRegistry(kind), engine.Config{Workers: 2, BatchSize: 200})
-	const n, batch = 6000, 200
-	job := h.upload(importParams{OnError: upload.OnErrorAbort}, importCSV(n, nil))
-	select {
-	case <-kind.held:
-	case <-time.After(waitLimit):
-		t.Fatalf("the import never reached batch %d", kind.holdAt)
-	}
+	kind := &heldImport{holdAt: 5, held: make(chan struct{}), release: make(chan struct{}), applied: make(chan struct{})}
+	h, job := startHeldImport(t, backend, kind, engine.Config{})
+	awaitClosed(t, kind.held, fmt.Sprintf("the import never reached batch %d", kind.holdAt))
 	// The batches committed while the run holds: all before the held one, but the one still
 	// in flight where batches overlap.
 	committed := kind.holdAt - 1
 	if backend.OverlapsBatches() {
 		committed--
 	}
-	h.waitFor(job.ID, "the batches before the one in flight", func(j *reins.Job) bool { return j.Done == committed*batch })
+	h.waitFor(job.ID, "the batches before the one in flight", func(j *reins.Job) bool { return j.Done == committed*heldBatch })
 	var paused *reins.Job
 	if backend.OverlapsBatches() {
-		select {
-		case <-kind.applied: // the rows of the batch in flight are in: its commit keeps them
-		case <-time.After(waitLimit):
-			t.Fatalf("the rows of batch %d never went in", kind.holdAt-1)
-		}
+		// The rows of the batch in flight are in: its commit keeps them.
+		awaitClosed(t, kind.applied, fmt.Sprintf("the rows of batch %d never went in", kind.holdAt-1))
 		paused = h.command(job.ID, reins.CommandPause)
 		close(kind.release)
 	} else {
@@ -151,18 +182,10 @@ func testImportOverlapPause(t *testing.T, open Opener) {
 		close(kind.release)
 		paused = <-answer
 	}
-	if want := (committed + 1) * batch; paused == nil || paused.Status != reins.StatusPaused || paused.Done != want {
+	if want := (committed + 1) * heldBatch; paused == nil || paused.Status != reins.StatusPaused || paused.Done != want {
 		t.Fatalf("PAUSE with a batch in flight answered %+v; want PAUSED with done=%d", paused, want)
 	}
-	if rows, _ := h.imported(job.ID); rows != paused.Done {
-		t.Fatalf("PAUSED with done=%d but the table holds %d of the job's rows", paused.Done, rows)
-	}
-	h.command(job.ID, reins.CommandResume)
-	done := h.waitStatus(job.ID, reins.StatusCompleted)
-	rows, emails := h.imported(job.ID)
-	if rows != n || emails != n || done.Done != n {
-		t.Fatalf("imported %d rows (%d distinct emails), done=%d; want %d of each", rows, emails, done.Done, n)
-	}
+	h.resumeWhole(paused)
 	// Row i of the file is First<i>: count the rows whose id comes after a later row's.
 	var inversions int64
 	if err := backend.QueryRow(context.Background(), `SELECT COUNT(*) FROM (
@@ -188,24 +211,12 @@ func testImportPauseDuringEffects(t *testing.T, open Opener) {
 	if !backend.OverlapsBatches() {
 		t.Skip("batches do not overlap on this store: a batch's effects go in with its commit")
 	}
-	b, err := blob.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	kind := &heldImport{Kind: &csvimport.Kind{Store: backend, Blob: b}, holdAt: 5, effects: true,
-		held: make(chan struct{}), release: make(chan struct{})}
+	kind := &heldImport{holdAt: 5, effects: true, held: make(chan struct{}), release: make(chan struct{})}
 	// A run budget past the test's wait: River's bound on the run (a multiple of the budget)
 	// must not be what ends the stalled batch.
-	h := newHarnessWith(t, backend, b, reins.NewRegistry(kind),
-		engine.Config{Workers: 2, BatchSize: 200, RunBudget: 2 * waitLimit})
-	const n, batch = 6000, 200
-	job := h.upload(importParams{OnError: upload.OnErrorAbort}, importCSV(n, nil))
-	select {
-	case <-kind.held:
-	case <-time.After(waitLimit):
-		t.Fatalf("the import never reached batch %d", kind.holdAt)
-	}
-	before := (kind.holdAt - 1) * batch
+	h, job := startHeldImport(t, backend, kind, engine.Config{RunBudget: 2 * waitLimit})
+	awaitClosed(t, kind.held, fmt.Sprintf("the import never reached batch %d", kind.holdAt))
+	before := (kind.holdAt - 1) * heldBatch
 	h.waitFor(job.ID, "the batches before the stalled one", func(j *reins.Job) bool { return j.Done == before })
 	paused, err := h.engine.Command(context.Background(), job.ID, reins.CommandPause, "test")
 	if err != nil {
@@ -216,15 +227,7 @@ func testImportPauseDuringEffects(t *testing.T, open Opener) {
 			paused.Status, paused.Done, before)
 	}
 	close(kind.release)
-	if rows, _ := h.imported(job.ID); rows != before {
-		t.Fatalf("PAUSED with done=%d but the table holds %d of the job's rows", before, rows)
-	}
-	h.command(job.ID, reins.CommandResume)
-	done := h.waitStatus(job.ID, reins.StatusCompleted)
-	rows, emails := h.imported(job.ID)
-	if rows != n || emails != n || done.Done != n {
-		t.Fatalf("imported %d rows (%d distinct emails), done=%d; want %d of each", rows, emails, done.Done, n)
-	}
+	h.resumeWhole(paused)
 }
 
 // testImportPauseBeforeRollback PAUSEs an import where batches overlap (Postgres) just after
@@ -237,22 +240,11 @@ func testImportPauseBeforeRollback(t *testing.T, open Opener) {
 	if !backend.OverlapsBatches() {
 		t.Skip("batches do not overlap on this store: no batch is begun while another commits")
 	}
-	b, err := blob.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	kind := &heldImport{Kind: &csvimport.Kind{Store: backend, Blob: b}, holdAt: 5, effects: true, stubborn: true,
-		held: make(chan struct{}), release: make(chan struct{}), committed: make(chan struct{}), goOn: make(chan struct{})}
-	h := newHarnessWith(t, backend, b, reins.NewRegistry(kind),
-		engine.Config{Workers: 2, BatchSize: 200, RunBudget: 2 * waitLimit})
-	const n, batch = 6000, 200
-	job := h.upload(importParams{OnError: upload.OnErrorAbort}, importCSV(n, nil))
+	kind := &heldImport{holdAt: 5, effects: true, stubborn: true, held: make(chan struct{}), release: make(chan struct{}),
+		committed: make(chan struct{}), goOn: make(chan struct{})}
+	h, job := startHeldImport(t, backend, kind, engine.Config{RunBudget: 2 * waitLimit})
 	for _, ch := range []chan struct{}{kind.held, kind.committed} {
-		select {
-		case <-ch:
-		case <-time.After(waitLimit):
-			t.Fatalf("the import never reached batch %d", kind.holdAt)
-		}
+		awaitClosed(t, ch, fmt.Sprintf("the import never reached batch %d", kind.holdAt))
 	}
 	// Batch 4 committed and batch 5's rows are held; the run looks for signals next.
 	answer := h.pauseInBackground(job.ID)
@@ -264,17 +256,9 @@ func testImportPauseBeforeRollback(t *testing.T, open Opener) {
 		t.Fatal("no answer to the PAUSE")
 	}
 	close(kind.release)
-	before := (kind.holdAt - 1) * batch
+	before := (kind.holdAt - 1) * heldBatch
 	if paused == nil || paused.Status != reins.StatusPaused || paused.Done != before {
 		t.Fatalf("PAUSE while a batch's rows would not stop answered %+v; want PAUSED with done=%d", paused, before)
 	}
-	if rows, _ := h.imported(job.ID); rows != before {
-		t.Fatalf("PAUSED with done=%d but the table holds %d of the job's rows", before, rows)
-	}
-	h.command(job.ID, reins.CommandResume)
-	done := h.waitStatus(job.ID, reins.StatusCompleted)
-	rows, emails := h.imported(job.ID)
-	if rows != n || emails != n || done.Done != n {
-		t.Fatalf("imported %d rows (%d distinct emails), done=%d; want %d of each", rows, emails, done.Done, n)
-	}
+	h.resumeWhole(paused)
 }
